@@ -1,0 +1,6 @@
+//! enclave-broker: releases secrets to applications in AWS Nitro Enclaves, only to the
+//! measured image, by way of KMS `Decrypt` with `Recipient`.
+#![forbid(unsafe_code)]
+
+pub mod attestation;
+pub mod secret;
