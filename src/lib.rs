@@ -3,4 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod attestation;
+pub mod deliver;
+pub mod kms;
 pub mod secret;

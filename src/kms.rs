@@ -1,0 +1,269 @@
+//! AWS KMS `Decrypt` with `Recipient`: the only KMS call the broker makes.
+//!
+//! The request carries the attestation document, so KMS answers with
+//! `CiphertextForRecipient` (a CMS envelope for the enclave's RSA key) instead of plaintext.
+//! Endpoint, region and credentials come from the standard AWS configuration; the endpoint is
+//! resolved here once and then set explicitly, so the scheme check of the trust model and the
+//! request go to the same place.
+
+mod error;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{EncryptionAlgorithmSpec, KeyEncryptionMechanism, RecipientInfo};
+use tracing::{debug, info};
+
+pub use error::KmsError;
+
+/// Raw bytes of an attestation document (COSE_Sign1 CBOR), never its base64 form. The SDK
+/// base64-encodes a `Blob` for the JSON body, so keeping raw bytes in this type makes double
+/// encoding impossible.
+pub struct AttestationDocumentBytes(Vec<u8>);
+
+impl AttestationDocumentBytes {
+    pub fn new(raw_cose_sign1: Vec<u8>) -> Self {
+        Self(raw_cose_sign1)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AttestationDocumentBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AttestationDocumentBytes({} bytes)", self.0.len())
+    }
+}
+
+/// Where KMS requests go and how hard the client tries before giving up.
+#[derive(Debug, Clone)]
+pub struct KmsSettings {
+    /// Accept an `http://` endpoint. Only the simulator attester may set this: with TLS
+    /// ending anywhere but inside the enclave, the parent could forge `CiphertextForRecipient`.
+    pub allow_plain_http: bool,
+    /// Attempts per request for throttling, 5xx and connection failures (the SDK's standard
+    /// retry strategy: exponential backoff with jitter).
+    pub max_attempts: u32,
+    /// Deadline for one request including every retry.
+    pub operation_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for KmsSettings {
+    fn default() -> Self {
+        Self {
+            allow_plain_http: false,
+            max_attempts: 5,
+            operation_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One `Decrypt` request. `key_id` is always sent: KMS needs it for asymmetric keys, and it
+/// stops a ciphertext of another key from being decrypted under this rule.
+pub struct DecryptRequest<'a> {
+    pub ciphertext_blob: &'a [u8],
+    pub key_id: &'a str,
+    pub encryption_context: &'a BTreeMap<String, String>,
+    /// KMS `EncryptionAlgorithm` name; `None` leaves it out (KMS uses `SYMMETRIC_DEFAULT`).
+    pub encryption_algorithm: Option<&'a str>,
+    pub attestation_document: &'a AttestationDocumentBytes,
+}
+
+/// The part of a `Decrypt` response the broker uses.
+pub struct RecipientCiphertext {
+    /// `KeyId` from the response: the ARN of the key KMS actually used.
+    pub key_id: Option<String>,
+    /// `CiphertextForRecipient`: a CMS EnvelopedData for the enclave's RSA key.
+    pub ciphertext_for_recipient: Vec<u8>,
+}
+
+/// A KMS client bound to one resolved endpoint.
+pub struct KmsClient {
+    client: aws_sdk_kms::Client,
+    endpoint: String,
+}
+
+impl KmsClient {
+    /// Loads region, endpoint and credentials from the standard AWS configuration and
+    /// checks the endpoint scheme against the trust model.
+    pub async fn from_environment(settings: &KmsSettings) -> Result<Self, KmsError> {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(5));
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(settings.operation_timeout)
+            .connect_timeout(settings.connect_timeout)
+            .build();
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts)
+            .load()
+            .await;
+
+        let region = sdk_config.region().ok_or(KmsError::NoRegion)?.to_string();
+        let endpoint = resolve_endpoint(sdk_config.endpoint_url(), &region);
+        check_endpoint_scheme(&endpoint, settings.allow_plain_http)?;
+        info!(%endpoint, %region, "KMS endpoint resolved");
+
+        let config = aws_sdk_kms::config::Builder::from(&sdk_config)
+            .endpoint_url(endpoint.clone())
+            .build();
+        Ok(Self {
+            client: aws_sdk_kms::Client::from_conf(config),
+            endpoint,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Calls `Decrypt` with `Recipient` and checks that the answer is for the recipient.
+    pub async fn decrypt_for_recipient(
+        &self,
+        request: &DecryptRequest<'_>,
+    ) -> Result<RecipientCiphertext, KmsError> {
+        let recipient = RecipientInfo::builder()
+            .key_encryption_algorithm(KeyEncryptionMechanism::RsaesOaepSha256)
+            .attestation_document(Blob::new(request.attestation_document.as_bytes()))
+            .build();
+        let context: HashMap<String, String> = request
+            .encryption_context
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+
+        let mut call = self
+            .client
+            .decrypt()
+            .ciphertext_blob(Blob::new(request.ciphertext_blob))
+            .key_id(request.key_id)
+            .recipient(recipient);
+        if !context.is_empty() {
+            call = call.set_encryption_context(Some(context));
+        }
+        if let Some(algorithm) = request.encryption_algorithm {
+            call = call.encryption_algorithm(EncryptionAlgorithmSpec::from(algorithm));
+        }
+
+        debug!(
+            key_id = request.key_id,
+            "calling KMS Decrypt with Recipient"
+        );
+        let output = call
+            .send()
+            .await
+            .map_err(|error| KmsError::from_sdk(error, request.key_id, &self.endpoint))?;
+
+        // A response with `Plaintext` means KMS ignored the recipient; it must not be used,
+        // and the plaintext is dropped here without being looked at.
+        if output.plaintext().is_some() {
+            return Err(KmsError::RecipientIgnored {
+                key_id: request.key_id.to_owned(),
+            });
+        }
+        let ciphertext_for_recipient = output
+            .ciphertext_for_recipient()
+            .ok_or_else(|| KmsError::MissingCiphertextForRecipient {
+                key_id: request.key_id.to_owned(),
+            })?
+            .as_ref()
+            .to_vec();
+        Ok(RecipientCiphertext {
+            key_id: output.key_id().map(str::to_owned),
+            ciphertext_for_recipient,
+        })
+    }
+}
+
+/// Picks the endpoint the SDK would use: `AWS_ENDPOINT_URL_KMS`, then the shared
+/// `endpoint_url` (environment or profile), then the regional HTTPS endpoint.
+fn resolve_endpoint(shared_endpoint: Option<&str>, region: &str) -> String {
+    if let Ok(kms_endpoint) = std::env::var("AWS_ENDPOINT_URL_KMS") {
+        if !kms_endpoint.is_empty() {
+            return kms_endpoint;
+        }
+    }
+    match shared_endpoint {
+        Some(endpoint) => endpoint.to_owned(),
+        None => format!("https://kms.{region}.amazonaws.com"),
+    }
+}
+
+/// Accepts `https://` always and `http://` only when `allow_plain_http` is set.
+pub fn check_endpoint_scheme(endpoint: &str, allow_plain_http: bool) -> Result<(), KmsError> {
+    let lower = endpoint.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    if lower.starts_with("http://") && allow_plain_http {
+        return Ok(());
+    }
+    Err(KmsError::InsecureEndpoint {
+        endpoint: endpoint.to_owned(),
+    })
+}
+
+/// Checks the response `KeyId` against the rule's key when the rule names a full key ARN.
+/// The parent controls the credentials and so the account; a matching ARN proves the
+/// secret was released by the key the policy names.
+pub fn check_response_key_id(expected_arn: &str, found: Option<&str>) -> Result<(), KmsError> {
+    if found == Some(expected_arn) {
+        return Ok(());
+    }
+    Err(KmsError::KeyIdMismatch {
+        expected: expected_arn.to_owned(),
+        found: found.unwrap_or("(none)").to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_plain_http_endpoint_without_simulator() {
+        let error = check_endpoint_scheme("http://127.0.0.1:4566", false).unwrap_err();
+        assert!(error.to_string().contains("http://127.0.0.1:4566"));
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn accepts_plain_http_endpoint_with_simulator() {
+        assert!(check_endpoint_scheme("http://127.0.0.1:4566", true).is_ok());
+        assert!(check_endpoint_scheme("HTTPS://kms.us-east-1.amazonaws.com", false).is_ok());
+    }
+
+    #[test]
+    fn rejects_endpoint_without_scheme() {
+        assert!(check_endpoint_scheme("kms.us-east-1.amazonaws.com", true).is_err());
+    }
+
+    #[test]
+    fn rejects_response_for_another_key() {
+        let expected = "arn:aws:kms:us-east-1:111122223333:key/a";
+        let error =
+            check_response_key_id(expected, Some("arn:aws:kms:us-east-1:444455556666:key/a"))
+                .unwrap_err();
+        assert!(error.to_string().contains("444455556666"));
+        assert_eq!(error.exit_code(), 1);
+        assert!(check_response_key_id(expected, None).is_err());
+        assert!(check_response_key_id(expected, Some(expected)).is_ok());
+    }
+
+    #[test]
+    fn debug_of_attestation_document_shows_length_only() {
+        let document = AttestationDocumentBytes::new(vec![1, 2, 3]);
+        assert_eq!(format!("{document:?}"), "AttestationDocumentBytes(3 bytes)");
+    }
+}

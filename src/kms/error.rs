@@ -1,0 +1,210 @@
+//! KMS failures, mapped to messages a person can act on and to the broker's exit codes.
+
+use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::decrypt::DecryptError;
+
+/// Why a KMS call failed or its answer was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KmsError {
+    // Configuration.
+    #[error("no AWS region configured; set AWS_REGION or a region in the AWS profile")]
+    NoRegion,
+    #[error(
+        "KMS endpoint {endpoint} is not https://; TLS must end inside the enclave, so plain \
+         http is accepted only with the sim attester"
+    )]
+    InsecureEndpoint { endpoint: String },
+
+    // Denied by KMS or by the broker's checks of the answer.
+    #[error("KMS denied Decrypt with key {key_id}: {message}")]
+    AccessDenied { key_id: String, message: String },
+    #[error(
+        "KMS answered for key {found}, but the key rule names {expected}; the credentials \
+         may belong to another account"
+    )]
+    KeyIdMismatch { expected: String, found: String },
+
+    // KMS answered with an error about the request.
+    #[error(
+        "KMS rejected the ciphertext for key {key_id} ({code}): {message}; check that the \
+         ciphertext and encryption_context match what was encrypted, and set \
+         encryption_algorithm for ciphertexts of asymmetric keys"
+    )]
+    InvalidCiphertext {
+        key_id: String,
+        code: String,
+        message: String,
+    },
+    #[error("KMS key {key_id} not found: {message}; check key_id and the region")]
+    NotFound { key_id: String, message: String },
+    #[error("KMS key {key_id} cannot be used now ({code}): {message}")]
+    KeyUnusable {
+        key_id: String,
+        code: String,
+        message: String,
+    },
+    #[error("KMS Decrypt with key {key_id} failed ({code}): {message}")]
+    Service {
+        key_id: String,
+        code: String,
+        message: String,
+    },
+
+    // KMS misbehaved or could not be reached.
+    #[error(
+        "KMS answered Decrypt for key {key_id} with Plaintext instead of \
+         CiphertextForRecipient: the recipient was ignored, so the answer is refused"
+    )]
+    RecipientIgnored { key_id: String },
+    #[error("KMS answered Decrypt for key {key_id} without CiphertextForRecipient")]
+    MissingCiphertextForRecipient { key_id: String },
+    #[error("KMS is throttling or unavailable at {endpoint} ({code}) after retries: {message}")]
+    Unavailable {
+        endpoint: String,
+        code: String,
+        message: String,
+    },
+    #[error("KMS endpoint {endpoint} unreachable: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    #[error("KMS request to {endpoint} timed out: {detail}")]
+    Timeout { endpoint: String, detail: String },
+    #[error("KMS request could not be made: {detail}")]
+    Request { detail: String },
+}
+
+impl KmsError {
+    /// Exit code per the broker's contract: 1 denied, 2 configuration, 3 upstream failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            KmsError::NoRegion | KmsError::InsecureEndpoint { .. } => 2,
+            KmsError::AccessDenied { .. } | KmsError::KeyIdMismatch { .. } => 1,
+            _ => 3,
+        }
+    }
+
+    pub(crate) fn from_sdk(error: SdkError<DecryptError>, key_id: &str, endpoint: &str) -> Self {
+        let detail = DisplayErrorContext(&error).to_string();
+        match &error {
+            SdkError::ServiceError(service) => {
+                let inner = service.err();
+                let code = inner.code().unwrap_or("unknown").to_owned();
+                let message = inner.message().unwrap_or("no message").to_owned();
+                let status = service.raw().status().as_u16();
+                Self::from_service_code(code, message, status, key_id, endpoint)
+            }
+            SdkError::TimeoutError(_) => KmsError::Timeout {
+                endpoint: endpoint.to_owned(),
+                detail,
+            },
+            SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => KmsError::Timeout {
+                endpoint: endpoint.to_owned(),
+                detail,
+            },
+            SdkError::DispatchFailure(dispatch) if dispatch.is_io() => KmsError::Unreachable {
+                endpoint: endpoint.to_owned(),
+                detail,
+            },
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => KmsError::Unreachable {
+                endpoint: endpoint.to_owned(),
+                detail,
+            },
+            _ => KmsError::Request { detail },
+        }
+    }
+
+    fn from_service_code(
+        code: String,
+        message: String,
+        status: u16,
+        key_id: &str,
+        endpoint: &str,
+    ) -> Self {
+        let key_id = key_id.to_owned();
+        match code.as_str() {
+            "AccessDeniedException" => KmsError::AccessDenied { key_id, message },
+            "InvalidCiphertextException" | "IncorrectKeyException" | "InvalidKeyUsageException" => {
+                KmsError::InvalidCiphertext {
+                    key_id,
+                    code,
+                    message,
+                }
+            }
+            "NotFoundException" => KmsError::NotFound { key_id, message },
+            "DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException" => {
+                KmsError::KeyUnusable {
+                    key_id,
+                    code,
+                    message,
+                }
+            }
+            "ThrottlingException"
+            | "LimitExceededException"
+            | "KMSInternalException"
+            | "DependencyTimeoutException" => KmsError::Unavailable {
+                endpoint: endpoint.to_owned(),
+                code,
+                message,
+            },
+            _ if status >= 500 || status == 429 => KmsError::Unavailable {
+                endpoint: endpoint.to_owned(),
+                code,
+                message,
+            },
+            _ => KmsError::Service {
+                key_id,
+                code,
+                message,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(code: &str, status: u16) -> KmsError {
+        KmsError::from_service_code(code.into(), "m".into(), status, "alias/app", "http://x")
+    }
+
+    #[test]
+    fn maps_access_denied_to_exit_code_1() {
+        assert!(matches!(
+            map("AccessDeniedException", 400),
+            KmsError::AccessDenied { .. }
+        ));
+        assert_eq!(map("AccessDeniedException", 400).exit_code(), 1);
+    }
+
+    #[test]
+    fn maps_invalid_ciphertext_with_algorithm_hint() {
+        let error = map("InvalidCiphertextException", 400);
+        assert!(error.to_string().contains("encryption_algorithm"));
+        assert_eq!(error.exit_code(), 3);
+        assert!(matches!(
+            map("IncorrectKeyException", 400),
+            KmsError::InvalidCiphertext { .. }
+        ));
+    }
+
+    #[test]
+    fn maps_throttling_and_5xx_to_unavailable() {
+        assert!(matches!(
+            map("ThrottlingException", 400),
+            KmsError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            map("SomethingNew", 503),
+            KmsError::Unavailable { .. }
+        ));
+        assert_eq!(map("ThrottlingException", 400).exit_code(), 3);
+    }
+
+    #[test]
+    fn maps_not_found_with_key_id() {
+        let error = map("NotFoundException", 400);
+        assert!(error.to_string().contains("alias/app"));
+        assert_eq!(error.exit_code(), 3);
+    }
+}
