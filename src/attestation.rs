@@ -2,3 +2,4 @@
 //! simulator and the sources that produce documents.
 
 pub mod pcr;
+pub mod source;

@@ -3,6 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod attestation;
+pub mod clock;
 pub mod deliver;
+pub mod envelope;
 pub mod kms;
+pub mod policy;
+pub mod release;
 pub mod secret;
+pub mod transport;

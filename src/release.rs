@@ -1,0 +1,332 @@
+//! The main job: load the release policy, attest a fresh key pair, verify the document,
+//! run the release gate, decrypt every selected secret through KMS with `Recipient`, open
+//! the envelopes, run the gate again and deliver, all or nothing.
+
+mod gate;
+pub mod keygen;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::attestation::source::{AttestationRequest, Attester, AttesterError};
+use crate::attestation::verify::{TrustRoot, VerifyError, VerifyOptions, verify};
+use crate::deliver::{self, DeliverError, Item, Mode};
+use crate::envelope::{self, EnvelopeError, RsaBits};
+use crate::kms::{AttestationDocumentBytes, DecryptRequest, KmsClient, KmsError, KmsSettings};
+use crate::policy::{PolicyError, ReleasePolicy, SecretSpec, TrustRootSpec};
+use crate::secret::SecretBytes;
+
+pub use gate::GateDenied;
+use keygen::KeygenError;
+
+/// Length of the nonce the broker puts in each attestation request.
+pub const NONCE_LEN: usize = 32;
+
+/// Where released secrets go.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Files { out_dir: PathBuf },
+    Env,
+    Json,
+    Exec { program: OsString, args: Vec<OsString> },
+}
+
+impl Delivery {
+    fn mode(&self) -> Mode {
+        match self {
+            Delivery::Files { .. } => Mode::Files,
+            Delivery::Env => Mode::Env,
+            Delivery::Json => Mode::Json,
+            Delivery::Exec { .. } => Mode::Exec,
+        }
+    }
+}
+
+/// Everything one run of `fetch` or `exec` needs.
+pub struct ReleaseOptions {
+    pub policy_path: PathBuf,
+    pub attester: Box<dyn Attester>,
+    pub rsa_bits: RsaBits,
+    pub delivery: Delivery,
+    pub kms: KmsSettings,
+    /// Longest wait for RSA key generation before giving up.
+    pub keygen_deadline: Duration,
+    /// Clock difference tolerated when checking certificate validity and document age.
+    pub skew: Duration,
+}
+
+/// Why the main job stopped. Nothing was delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error(
+        "no secret in {policy} can be delivered with {mode}: {requirement}"
+    )]
+    NothingToDeliver { policy: String, mode: &'static str, requirement: &'static str },
+    #[error("development trust root {path}: {detail}")]
+    TrustRoot { path: String, detail: String },
+    #[error(transparent)]
+    Keygen(#[from] KeygenError),
+    #[error("attester {attester} failed: {source}")]
+    Attester { attester: &'static str, source: AttesterError },
+    #[error("attestation document rejected: {0}")]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Gate(#[from] GateDenied),
+    #[error("secret {name}: {source}")]
+    Kms { name: String, source: KmsError },
+    #[error("secret {name}: could not open CiphertextForRecipient: {source}")]
+    Envelope { name: String, source: EnvelopeError },
+    #[error(transparent)]
+    Deliver(#[from] DeliverError),
+}
+
+impl ReleaseError {
+    /// Exit code per the broker's contract: 1 denied, 2 usage or input, 3 upstream.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ReleaseError::Policy(_)
+            | ReleaseError::NothingToDeliver { .. }
+            | ReleaseError::TrustRoot { .. } => 2,
+            ReleaseError::Keygen(_) => 3,
+            ReleaseError::Attester { source, .. } => source.exit_code(),
+            ReleaseError::Verify(_) | ReleaseError::Gate(_) => 1,
+            ReleaseError::Kms { source, .. } => source.exit_code(),
+            ReleaseError::Envelope { .. } => 3,
+            ReleaseError::Deliver(error) => error.exit_code(),
+        }
+    }
+}
+
+/// What a successful run delivered (names only; values never leave `deliver`).
+#[derive(Debug)]
+pub struct Released {
+    pub secret_names: Vec<String>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs steps 1–8 of the main job. With `Delivery::Exec` it returns only on failure.
+pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
+    // 1. Policy, and the secrets this delivery mode takes.
+    let policy = ReleasePolicy::load(&options.policy_path)?;
+    let mode = options.delivery.mode();
+    let selected = select_secrets(&policy, mode, &options.policy_path)?;
+    let rules: BTreeSet<String> = selected.iter().map(|secret| secret.key.clone()).collect();
+    let trust_roots = load_trust_roots(&policy)?;
+
+    // 2. Recipient key pair, under a deadline.
+    let recipient_key = tokio::task::block_in_place(|| {
+        keygen::generate_recipient_key(options.rsa_bits, options.keygen_deadline)
+    })?;
+    let public_key = recipient_key.public_key_der();
+
+    // 3. Attestation document for that key and a fresh nonce.
+    let mut nonce = vec![0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeygenError::Stopped)?;
+    let request = AttestationRequest {
+        public_key: Some(public_key.clone()),
+        user_data: None,
+        nonce: Some(nonce.clone()),
+    };
+    let attester_name = options.attester.name();
+    let document_bytes = options
+        .attester
+        .attest(&request)
+        .await
+        .map_err(|source| ReleaseError::Attester {
+            attester: attester_name,
+            source,
+        })?;
+
+    // 4. Verify the document and run the gate before contacting KMS.
+    let now_ms = crate::clock::now_ms();
+    let max_age = rules
+        .iter()
+        .filter_map(|name| policy.key_rule(name))
+        .map(|rule| rule.max_age())
+        .min();
+    let verify_options = VerifyOptions {
+        trust_roots,
+        time_ms: now_ms,
+        skew: options.skew,
+        max_age,
+        expected_nonce: Some(nonce),
+        expected_public_key: Some(public_key),
+        expected_pcrs: Default::default(),
+        require_enclave: true,
+    };
+    let verified = verify(&document_bytes, &verify_options)?;
+    info!(
+        root = %verified.trust_root_label(),
+        module_id = %verified.document().module_id,
+        "attestation document verified"
+    );
+    gate::check(&verified, &policy, &rules)?;
+
+    // 5–6. Decrypt each secret for the recipient and open its envelope.
+    let kms = KmsClient::from_environment(&KmsSettings {
+        allow_plain_http: options.attester.is_simulator(),
+        ..options.kms.clone()
+    })
+    .await
+    .map_err(|source| ReleaseError::Kms {
+        name: selected.first().map(|s| s.name.clone()).unwrap_or_default(),
+        source,
+    })?;
+    let attestation_document = AttestationDocumentBytes::new(document_bytes);
+    let mut values: Vec<SecretBytes> = Vec::with_capacity(selected.len());
+    for secret in &selected {
+        let value = decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key)
+            .await?;
+        values.push(value);
+    }
+
+    // 7. The gate again, covering every secret, then delivery.
+    gate::check(&verified, &policy, &rules)?;
+    let items: Vec<Item<'_>> = selected
+        .iter()
+        .zip(&values)
+        .map(|(secret, value)| Item {
+            name: &secret.name,
+            file: secret.file.as_deref(),
+            env: secret.env.as_deref(),
+            value,
+        })
+        .collect();
+    let secret_names = selected.iter().map(|secret| secret.name.clone()).collect();
+    deliver_items(&options.delivery, &items, secret_names)
+}
+
+fn select_secrets<'a>(
+    policy: &'a ReleasePolicy,
+    mode: Mode,
+    policy_path: &Path,
+) -> Result<Vec<&'a SecretSpec>, ReleaseError> {
+    let selected: Vec<&SecretSpec> = policy
+        .secrets()
+        .iter()
+        .filter(|secret| mode.selects(secret.file.is_some(), secret.env.is_some()))
+        .collect();
+    if selected.is_empty() {
+        let (mode_name, requirement) = match mode {
+            Mode::Files => ("--format files", "no secret has a \"file\" target"),
+            Mode::Env => ("--format env", "no secret has an \"env\" target"),
+            Mode::Exec => ("exec", "no secret has an \"env\" target"),
+            Mode::Json => ("--format json", "the policy has no secrets"),
+        };
+        return Err(ReleaseError::NothingToDeliver {
+            policy: policy_path.display().to_string(),
+            mode: mode_name,
+            requirement,
+        });
+    }
+    Ok(selected)
+}
+
+fn load_trust_roots(policy: &ReleasePolicy) -> Result<Vec<TrustRoot>, ReleaseError> {
+    let mut roots = Vec::new();
+    for spec in policy.trust_roots() {
+        match spec {
+            TrustRootSpec::AwsNitroEnclavesG1 => roots.push(TrustRoot::aws_nitro_enclaves_g1()),
+            TrustRootSpec::DevRootPem { path, pem } => {
+                warn!(
+                    path = %path.display(),
+                    "the policy trusts a development root: documents from the simulator are \
+                     accepted, so this policy must never be used in production"
+                );
+                let label = format!("development root {}", path.display());
+                let root = TrustRoot::from_pem(pem, label).map_err(|error| {
+                    ReleaseError::TrustRoot {
+                        path: path.display().to_string(),
+                        detail: error.to_string(),
+                    }
+                })?;
+                roots.push(root);
+            }
+        }
+    }
+    Ok(roots)
+}
+
+async fn decrypt_secret(
+    kms: &KmsClient,
+    policy: &ReleasePolicy,
+    secret: &SecretSpec,
+    attestation_document: &AttestationDocumentBytes,
+    recipient_key: &envelope::RecipientKey,
+) -> Result<SecretBytes, ReleaseError> {
+    let kms_error = |source| ReleaseError::Kms {
+        name: secret.name.clone(),
+        source,
+    };
+    let Some(rule) = policy.key_rule(&secret.key) else {
+        return Err(ReleaseError::Gate(GateDenied {
+            rule: secret.key.clone(),
+            reason: "key rule is not defined in the policy".to_owned(),
+        }));
+    };
+
+    let request = DecryptRequest {
+        ciphertext_blob: secret.ciphertext(),
+        key_id: rule.key_id(),
+        encryption_context: &secret.encryption_context,
+        encryption_algorithm: secret.encryption_algorithm.map(|algorithm| algorithm.as_str()),
+        attestation_document,
+    };
+    let answer = kms.decrypt_for_recipient(&request).await.map_err(kms_error)?;
+
+    if rule.is_key_arn() {
+        crate::kms::check_response_key_id(rule.key_id(), answer.key_id.as_deref())
+            .map_err(kms_error)?;
+    } else {
+        warn!(
+            rule = %secret.key,
+            key_id = rule.key_id(),
+            "key rule names an alias or key id, not a key ARN, so the key in KMS's answer \
+             cannot be checked"
+        );
+    }
+
+    let value = envelope::open(&answer.ciphertext_for_recipient, recipient_key).map_err(
+        |source| ReleaseError::Envelope {
+            name: secret.name.clone(),
+            source,
+        },
+    )?;
+    info!(secret = %secret.name, rule = %secret.key, "secret decrypted for the recipient");
+    Ok(value)
+}
+
+fn deliver_items(
+    delivery: &Delivery,
+    items: &[Item<'_>],
+    secret_names: Vec<String>,
+) -> Result<Released, ReleaseError> {
+    match delivery {
+        Delivery::Files { out_dir } => {
+            let files = deliver::write_files(out_dir, items)?;
+            info!(count = files.len(), out_dir = %out_dir.display(), "secrets written");
+            Ok(Released { secret_names, files })
+        }
+        Delivery::Env => {
+            let text = deliver::render_env_lines(items)?;
+            deliver::print(&text)?;
+            Ok(Released { secret_names, files: Vec::new() })
+        }
+        Delivery::Json => {
+            let text = deliver::render_json(items)?;
+            deliver::print(&text)?;
+            Ok(Released { secret_names, files: Vec::new() })
+        }
+        Delivery::Exec { program, args } => {
+            info!(program = %program.to_string_lossy(), count = items.len(), "executing program with secrets in its environment");
+            Err(ReleaseError::Deliver(deliver::exec(program, args, items)))
+        }
+    }
+}
