@@ -3,7 +3,7 @@
 LocalStack 4.13.1 calls uuid.uuid5(namespace, key_material) with bytes when it
 creates a KMS key (localstack/services/kms/models.py, generate_key_material_id).
 Python 3.11's uuid5 encodes the name with bytes(name, "utf-8"), which raises
-TypeError for bytes, so CreateKey fails with an internal error.
+TypeError for bytes, so KMS CreateKey fails.
 
 scripts/localstack copies this module into the LocalStack virtual environment
 together with a .pth file that imports it, so the patch is in place before

@@ -1,4 +1,4 @@
-"""Check that a running LocalStack answers KMS Decrypt with a Recipient.
+"""Check that a running LocalStack returns CiphertextForRecipient from KMS Decrypt with a Recipient.
 
 Run it with the LocalStack virtual environment's Python, which has boto3,
 cbor2, asn1crypto and cryptography:
@@ -55,9 +55,9 @@ def build_attestation_document(public_key_der):
     return cbor2.dumps([cbor2.dumps({1: -35}), {}, payload, b"\x00" * 96])
 
 
-def open_enveloped_data(der, private_key):
+def open_enveloped_data(enveloped_data_der, private_key):
     """Decrypt CMS EnvelopedData with RSAES-OAEP-SHA256 key transport and AES-256-CBC content."""
-    content_info = cms.ContentInfo.load(der)
+    content_info = cms.ContentInfo.load(enveloped_data_der)
     if content_info["content_type"].native != "enveloped_data":
         raise ValueError(f"content type is {content_info['content_type'].native}, expected enveloped_data")
 
@@ -119,21 +119,21 @@ def main():
     public_key_der = private_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    cfr = decrypt_for_recipient(kms, ciphertext_blob, build_attestation_document(public_key_der))
-    opened = open_enveloped_data(cfr, private_key)
+    ciphertext_for_recipient = decrypt_for_recipient(kms, ciphertext_blob, build_attestation_document(public_key_der))
+    opened = open_enveloped_data(ciphertext_for_recipient, private_key)
     if opened != PLAINTEXT:
         raise AssertionError(f"CiphertextForRecipient opened to {opened!r}, expected {PLAINTEXT!r}")
-    print(f"round trip: CiphertextForRecipient {len(cfr)} bytes opened to the original plaintext")
+    print(f"round trip: CiphertextForRecipient {len(ciphertext_for_recipient)} bytes opened to the original plaintext")
 
     if args.attestation_doc:
         with open(args.attestation_doc, "rb") as f:
             attestation_document = f.read()
-        cfr = decrypt_for_recipient(kms, ciphertext_blob, attestation_document)
-        content_type = cms.ContentInfo.load(cfr)["content_type"].native
-        print(f"{args.attestation_doc}: CiphertextForRecipient {len(cfr)} bytes, CMS {content_type}")
+        ciphertext_for_recipient = decrypt_for_recipient(kms, ciphertext_blob, attestation_document)
+        content_type = cms.ContentInfo.load(ciphertext_for_recipient)["content_type"].native
+        print(f"{args.attestation_doc}: CiphertextForRecipient {len(ciphertext_for_recipient)} bytes, CMS {content_type}")
         if args.cfr_out:
             with open(args.cfr_out, "wb") as f:
-                f.write(cfr)
+                f.write(ciphertext_for_recipient)
             print(f"wrote {args.cfr_out}")
 
     print("2 passed, 0 failed" if args.attestation_doc else "1 passed, 0 failed")
