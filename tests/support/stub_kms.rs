@@ -1,0 +1,60 @@
+//! A loopback stand-in for KMS that answers every request with one fixed response, for
+//! failures LocalStack cannot produce (a `Plaintext` answer, throttling). It records the
+//! request bodies it received.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+pub struct StubKms {
+    pub address: SocketAddr,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl StubKms {
+    /// Starts the stub on 127.0.0.1 with a free port; it serves until the test ends.
+    pub fn start(status: u16, body: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub");
+        let address = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&requests);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut content_length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        content_length = value.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut request_body = vec![0u8; content_length];
+                let _ = reader.read_exact(&mut request_body);
+                recorded
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request_body).into_owned());
+                let response = format!(
+                    "HTTP/1.1 {status} Stub\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        Self { address, requests }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
