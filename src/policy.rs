@@ -1,8 +1,8 @@
 //! Release policies: which enclave measurements may receive which secrets.
 //!
-//! A release policy is a JSON file baked into the enclave image, so it is trusted; the loader
-//! still rejects anything it does not understand, because a silently ignored typo in a
-//! security setting is how secrets end up released to the wrong image. The format:
+//! A release policy is a JSON file baked into the enclave image, so it is trusted. The loader
+//! still rejects anything it does not understand, because a typo that is silently ignored in a
+//! security setting can release secrets to the wrong image. The format:
 //!
 //! ```json
 //! { "trust": { "roots": ["aws-nitro-enclaves-g1"] },
@@ -18,6 +18,8 @@
 //! [`evaluate`] then decides, for one key rule, whether a verified attestation document's
 //! PCRs allow the release. `policies/schema.json` describes the same format as a JSON Schema.
 
+mod algorithm;
+mod ciphertext;
 mod delivery;
 mod error;
 mod evaluate;
@@ -31,11 +33,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use algorithm::EncryptionAlgorithm;
+pub use ciphertext::MAX_CIPHERTEXT_LEN;
 pub use delivery::{InvalidRelativePath, RelativePath, is_env_name};
 pub use error::{PolicyError, Problem};
 pub use evaluate::{Decision, Denial, DenialReason, EntryComparison, PcrMismatch, evaluate};
 pub use key_rule::{AllowEntry, DEBUG_MODE_ZERO_PCRS, DEFAULT_MAX_AGE, KeyRule};
-pub use secret_spec::{EncryptionAlgorithm, MAX_CIPHERTEXT_LEN, SecretSpec};
+pub use secret_spec::SecretSpec;
 pub use trust::{AWS_NITRO_ENCLAVES_G1, TrustRootSpec};
 
 use json::{JsonPath, Node, Problems};

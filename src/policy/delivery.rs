@@ -49,7 +49,7 @@ impl fmt::Display for RelativePath {
     }
 }
 
-/// Why a delivery path was rejected.
+/// Reason a delivery path was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidRelativePath {

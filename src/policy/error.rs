@@ -10,7 +10,7 @@ pub struct Problem {
     /// Location in the document, such as `keys.app.allow[0].pcrs.8` or `secrets[1].file`.
     /// `(top level)` stands for the document itself.
     pub path: String,
-    /// What is wrong there and, where it helps, what to write instead.
+    /// Description of the defect and, where it helps, of the fix.
     pub message: String,
 }
 

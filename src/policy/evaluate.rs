@@ -11,12 +11,14 @@ use crate::attestation::pcr::{PcrIndex, PcrValue};
 pub enum Decision {
     /// The PCRs match allow entry `entry` (an index into [`KeyRule::allow`]), the first one
     /// that matches.
-    Allow { entry: usize },
+    Allow {
+        entry: usize,
+    },
     Deny(Denial),
 }
 
-/// Why a key rule refused an enclave. `Display` names the rule and, for a PCR mismatch, the
-/// expected and found values in full (PCR values are public measurements, not secrets).
+/// Reason a key rule denied an enclave. `Display` names the rule and, for a PCR mismatch, the
+/// expected and found values in full, because PCR values are public measurements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     rule: String,
@@ -34,7 +36,7 @@ pub enum DenialReason {
     NoEntryMatches { comparisons: Vec<EntryComparison> },
 }
 
-/// How the PCRs of a document compare with one allow entry.
+/// Comparison of a document's PCRs with one allow entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryComparison {
     /// Index of the entry in [`KeyRule::allow`].
@@ -81,8 +83,9 @@ impl Denial {
 ///
 /// `pcrs` and `debug_mode` must come from a verified attestation document. A debug-mode
 /// enclave is denied unless the rule sets `allow_debug`. Otherwise the first allow entry
-/// whose every listed PCR is present in `pcrs` with an equal value allows the release; a PCR
+/// whose every listed PCR is present in `pcrs` with an equal value allows the release. A PCR
 /// that the document lacks never matches. This function reads no clock and no files.
+#[must_use]
 pub fn evaluate(
     rule_name: &str,
     rule: &KeyRule,
@@ -223,7 +226,9 @@ mod tests {
     fn denial(decision: Decision) -> Denial {
         match decision {
             Decision::Deny(denial) => denial,
-            Decision::Allow { entry } => panic!("expected a denial, got Allow {{ entry: {entry} }}"),
+            Decision::Allow { entry } => {
+                panic!("expected a denial, got Allow {{ entry: {entry} }}")
+            }
         }
     }
 
@@ -231,7 +236,10 @@ mod tests {
     fn allows_exact_match() {
         let rule = rule(&[&[(0, 0xaa), (8, 0x88)]], false);
         let pcrs = pcr_map(&[(0, 0xaa), (1, 0x11), (2, 0x22), (8, 0x88)]);
-        assert_eq!(evaluate("app", &rule, &pcrs, false), Decision::Allow { entry: 0 });
+        assert_eq!(
+            evaluate("app", &rule, &pcrs, false),
+            Decision::Allow { entry: 0 }
+        );
     }
 
     #[test]
@@ -269,7 +277,10 @@ mod tests {
     fn any_of_allows_second_entry() {
         let rule = rule(&[&[(0, 0xaa)], &[(0, 0xbb)]], false);
         let pcrs = pcr_map(&[(0, 0xbb)]);
-        assert_eq!(evaluate("app", &rule, &pcrs, false), Decision::Allow { entry: 1 });
+        assert_eq!(
+            evaluate("app", &rule, &pcrs, false),
+            Decision::Allow { entry: 1 }
+        );
     }
 
     #[test]
@@ -308,7 +319,10 @@ mod tests {
     fn allows_debug_mode_with_allow_debug() {
         let rule = rule(&[&[(0, 0), (8, 0x88)]], true);
         let pcrs = pcr_map(&[(0, 0), (1, 0), (2, 0), (8, 0x88)]);
-        assert_eq!(evaluate("app", &rule, &pcrs, true), Decision::Allow { entry: 0 });
+        assert_eq!(
+            evaluate("app", &rule, &pcrs, true),
+            Decision::Allow { entry: 0 }
+        );
     }
 
     #[test]
@@ -323,6 +337,9 @@ mod tests {
     fn empty_entry_never_allows() {
         let rule = KeyRule::for_tests(vec![AllowEntry::for_tests(BTreeMap::new())], false);
         let pcrs = pcr_map(&[(0, 0xaa)]);
-        assert!(matches!(evaluate("app", &rule, &pcrs, false), Decision::Deny(_)));
+        assert!(matches!(
+            evaluate("app", &rule, &pcrs, false),
+            Decision::Deny(_)
+        ));
     }
 }

@@ -106,9 +106,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 /// A location inside the policy document, printed as `keys.app.allow[0].pcrs.8`.
 ///
-/// Member names made of ASCII letters, digits, `_` and `-` are joined with a dot; any other
-/// name is printed as a quoted JSON string in brackets (`encryption_context["a.b"]`), so the
-/// printed path always points to one place.
+/// Member names made of ASCII letters, digits, `_` and `-` are joined with a dot. Any other
+/// name is printed as a quoted JSON string in brackets (`encryption_context["a.b"]`), so that
+/// a printed path points to exactly one place.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct JsonPath(String);
 
@@ -190,7 +190,10 @@ impl Problems {
         match node {
             Node::Bool(value) => Some(*value),
             other => {
-                self.push(path, format!("expected true or false, found {}", other.kind()));
+                self.push(
+                    path,
+                    format!("expected true or false, found {}", other.kind()),
+                );
                 None
             }
         }

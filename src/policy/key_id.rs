@@ -1,4 +1,4 @@
-//! The forms a KMS `KeyId` may take in a key rule, and the check that tells them apart.
+//! The forms a KMS `KeyId` may take in a key rule, and the check that distinguishes them.
 //!
 //! KMS accepts four forms (KMS API reference, `Decrypt` request, `KeyId`):
 //! key ID `1234abcd-12ab-34cd-56ef-1234567890ab`,
@@ -9,13 +9,14 @@
 //! rejected rather than treated as an alias, because a typo there would silently turn that
 //! check off.
 
-/// Longest `KeyId` KMS accepts (KMS API model, `KeyIdType`).
+/// Maximum length of a `KeyId` (KMS API model, `KeyIdType`).
 const MAX_KEY_ID_LEN: usize = 2048;
 
-/// Longest alias name including its `alias/` prefix (KMS API model, `AliasNameType`).
+/// Maximum length of an alias name including its `alias/` prefix (KMS API model,
+/// `AliasNameType`).
 const MAX_ALIAS_LEN: usize = 256;
 
-/// Which of the KMS `KeyId` forms a key rule's `key_id` uses.
+/// Form of a key rule's `key_id`: one of the four that KMS accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyIdForm {
     KeyArn,
@@ -24,12 +25,14 @@ pub(crate) enum KeyIdForm {
     KeyId,
 }
 
-/// Classifies a `key_id`, or returns why it is none of the forms KMS accepts.
+/// Classifies a `key_id`, or returns the reason it matches none of the forms KMS accepts.
 pub(crate) fn classify_key_id(text: &str) -> Result<KeyIdForm, String> {
     if text.is_empty() {
-        return Err("must not be empty; give a KMS key ARN (recommended), an alias ARN, an \
+        return Err(
+            "must not be empty; give a KMS key ARN (recommended), an alias ARN, an \
                     alias name (alias/NAME) or a key ID"
-            .to_owned());
+                .to_owned(),
+        );
     }
     if text.len() > MAX_KEY_ID_LEN {
         return Err(format!(
@@ -159,7 +162,8 @@ mod tests {
 
     #[test]
     fn recognises_key_arn_in_other_partitions() {
-        let china = "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef";
+        let china =
+            "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef";
         let gov = "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd";
         assert_eq!(classify_key_id(china), Ok(KeyIdForm::KeyArn));
         assert_eq!(classify_key_id(gov), Ok(KeyIdForm::KeyArn));
@@ -181,7 +185,10 @@ mod tests {
     #[test]
     fn rejects_arn_with_short_account() {
         let error = classify_key_id("arn:aws:kms:us-east-1:11112222333:key/abcd").unwrap_err();
-        assert!(error.contains("account \"11112222333\" is not 12 digits"), "{error}");
+        assert!(
+            error.contains("account \"11112222333\" is not 12 digits"),
+            "{error}"
+        );
     }
 
     #[test]

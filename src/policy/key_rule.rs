@@ -86,7 +86,7 @@ impl AllowEntry {
     }
 }
 
-/// What `parse_keys` found under `keys`.
+/// Result of `parse_keys`.
 pub(crate) struct ParsedKeys {
     /// The member names, whether or not each rule is valid, so that secrets' references are
     /// checked against what the author wrote. `None` when `keys` is not an object.
@@ -160,9 +160,9 @@ fn parse_rule(node: &Node, path: &JsonPath, problems: &mut Problems) -> Option<K
 
     // An invalid allow_debug leaves the debug setting unknown, so the all-zero PCR check is
     // skipped rather than reported on top of the allow_debug problem.
-    let allow = fields.required("allow", problems).and_then(|value| {
-        parse_allow(value, &fields.field_path("allow"), allow_debug, problems)
-    });
+    let allow = fields
+        .required("allow", problems)
+        .and_then(|value| parse_allow(value, &fields.field_path("allow"), allow_debug, problems));
 
     let (key_id, key_id_form) = key_id?;
     Some(KeyRule {

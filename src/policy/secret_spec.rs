@@ -2,17 +2,12 @@
 //! deliver the plaintext.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
+use super::algorithm::{EncryptionAlgorithm, parse_algorithm};
+use super::ciphertext::parse_ciphertext;
 use super::delivery::{RelativePath, is_env_name};
 use super::json::{JsonPath, Node, ObjectReader, Problems};
-
-/// Longest `CiphertextBlob` KMS `Decrypt` accepts, in bytes (KMS API model, `CiphertextType`).
-pub const MAX_CIPHERTEXT_LEN: usize = 6144;
 
 const SECRET_FIELDS: &[&str] = &[
     "name",
@@ -24,48 +19,6 @@ const SECRET_FIELDS: &[&str] = &[
     "file",
     "env",
 ];
-
-/// A KMS `EncryptionAlgorithmSpec` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EncryptionAlgorithm {
-    SymmetricDefault,
-    RsaesOaepSha1,
-    RsaesOaepSha256,
-    Sm2Pke,
-}
-
-impl EncryptionAlgorithm {
-    pub const ALL: [EncryptionAlgorithm; 4] = [
-        EncryptionAlgorithm::SymmetricDefault,
-        EncryptionAlgorithm::RsaesOaepSha1,
-        EncryptionAlgorithm::RsaesOaepSha256,
-        EncryptionAlgorithm::Sm2Pke,
-    ];
-
-    /// The KMS API name, such as `RSAES_OAEP_SHA_256`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EncryptionAlgorithm::SymmetricDefault => "SYMMETRIC_DEFAULT",
-            EncryptionAlgorithm::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
-            EncryptionAlgorithm::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
-            EncryptionAlgorithm::Sm2Pke => "SM2PKE",
-        }
-    }
-
-    /// Looks up a KMS API name. Matching is exact, as in the KMS API.
-    pub fn from_kms_name(name: &str) -> Option<EncryptionAlgorithm> {
-        Self::ALL
-            .into_iter()
-            .find(|algorithm| algorithm.as_str() == name)
-    }
-}
-
-impl fmt::Display for EncryptionAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One secret of the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,14 +175,14 @@ fn parse_secret(
     let encryption_algorithm = match fields.optional("encryption_algorithm") {
         None => Some(None),
         Some(value) => {
-            parse_algorithm(value, &fields.field_path("encryption_algorithm"), problems)
-                .map(Some)
+            parse_algorithm(value, &fields.field_path("encryption_algorithm"), problems).map(Some)
         }
     };
 
-    let (file, env) = parse_delivery(&fields, context, claims, problems);
+    let targets = parse_delivery(&fields, context, claims, problems);
 
     let (ciphertext, ciphertext_file) = ciphertext?;
+    let Targets { file, env } = targets?;
     Some(SecretSpec {
         name: name?,
         key: key?,
@@ -237,8 +190,8 @@ fn parse_secret(
         ciphertext_file,
         encryption_context: encryption_context?,
         encryption_algorithm: encryption_algorithm?,
-        file: file?,
-        env: env?,
+        file,
+        env,
     })
 }
 
@@ -305,78 +258,6 @@ fn parse_key_reference(
     Some(key.to_owned())
 }
 
-/// Reads exactly one of `ciphertext` (inline base64) and `ciphertext_file`.
-fn parse_ciphertext(
-    fields: &ObjectReader<'_>,
-    base_dir: &Path,
-    problems: &mut Problems,
-) -> Option<(Vec<u8>, Option<PathBuf>)> {
-    match (fields.optional("ciphertext"), fields.optional("ciphertext_file")) {
-        (Some(_), Some(_)) => {
-            problems.push(
-                fields.path(),
-                "both ciphertext and ciphertext_file are set; give exactly one",
-            );
-            None
-        }
-        (None, None) => {
-            problems.push(
-                fields.path(),
-                "missing ciphertext; give ciphertext (base64) or ciphertext_file (a file path)",
-            );
-            None
-        }
-        (Some(value), None) => {
-            let path = fields.field_path("ciphertext");
-            let text = problems.expect_str(value, &path)?;
-            let bytes = STANDARD
-                .decode(text)
-                .map_err(|error| {
-                    problems.push(&path, format!("invalid standard base64: {error}"));
-                })
-                .ok()?;
-            check_ciphertext_len(bytes.len(), "ciphertext decodes to", &path, problems)?;
-            Some((bytes, None))
-        }
-        (None, Some(value)) => {
-            let path = fields.field_path("ciphertext_file");
-            let text = problems.expect_str(value, &path)?;
-            let file = super::resolve_file_path(text, base_dir)
-                .map_err(|message| problems.push(&path, message))
-                .ok()?;
-            let bytes = super::read_file(&file, Some(MAX_CIPHERTEXT_LEN))
-                .map_err(|message| problems.push(&path, message))
-                .ok()?;
-            let what = format!("{} holds", file.display());
-            check_ciphertext_len(bytes.len(), &what, &path, problems)?;
-            Some((bytes, Some(file)))
-        }
-    }
-}
-
-fn check_ciphertext_len(
-    len: usize,
-    what: &str,
-    path: &JsonPath,
-    problems: &mut Problems,
-) -> Option<()> {
-    if len == 0 {
-        problems.push(path, format!("{what} 0 bytes; a KMS ciphertext is never empty"));
-        return None;
-    }
-    if len > MAX_CIPHERTEXT_LEN {
-        problems.push(
-            path,
-            format!(
-                "{what} more than {MAX_CIPHERTEXT_LEN} bytes, the largest ciphertext KMS \
-                 Decrypt accepts"
-            ),
-        );
-        return None;
-    }
-    Some(())
-}
-
 fn parse_encryption_context(
     node: &Node,
     path: &JsonPath,
@@ -396,56 +277,42 @@ fn parse_encryption_context(
     context
 }
 
-fn parse_algorithm(
-    node: &Node,
-    path: &JsonPath,
-    problems: &mut Problems,
-) -> Option<EncryptionAlgorithm> {
-    let name = problems.expect_str(node, path)?;
-    let algorithm = EncryptionAlgorithm::from_kms_name(name);
-    if algorithm.is_none() {
-        let valid: Vec<&str> = EncryptionAlgorithm::ALL
-            .iter()
-            .map(|algorithm| algorithm.as_str())
-            .collect();
-        problems.push(
-            path,
-            format!(
-                "unknown encryption algorithm {name:?}; expected one of {}",
-                valid.join(", ")
-            ),
-        );
-    }
-    algorithm
+/// Delivery targets of one secret; at least one is set.
+struct Targets {
+    file: Option<RelativePath>,
+    env: Option<String>,
 }
 
-/// Parses `file` and `env`. Each result is `Some(None)` when the field is absent, and `None`
-/// after a problem.
-#[allow(clippy::type_complexity)]
+/// Parses `file` and `env`, checking every present field even after a problem in another.
 fn parse_delivery(
     fields: &ObjectReader<'_>,
     context: &SecretContext<'_>,
     claims: &mut Claims,
     problems: &mut Problems,
-) -> (Option<Option<RelativePath>>, Option<Option<String>>) {
+) -> Option<Targets> {
     let file_node = fields.optional("file");
     let env_node = fields.optional("env");
     if file_node.is_none() && env_node.is_none() {
         problems.push(fields.path(), "no delivery target; set file, env or both");
-        return (None, None);
+        return None;
     }
 
-    let file = match file_node {
-        None => Some(None),
-        Some(node) => parse_file_target(node, &fields.field_path("file"), context, claims, problems)
-            .map(Some),
+    let file_path = fields.field_path("file");
+    let file = file_node.map(|node| parse_file_target(node, &file_path, context, claims, problems));
+    let env_path = fields.field_path("env");
+    let env = env_node.map(|node| parse_env_target(node, &env_path, context, claims, problems));
+
+    // Both fields are parsed before either result is checked, so that both are reported. Each
+    // is `None` when the field is absent and `Some(None)` when it is present but invalid.
+    let file = match file {
+        None => None,
+        Some(parsed) => Some(parsed?),
     };
-    let env = match env_node {
-        None => Some(None),
-        Some(node) => parse_env_target(node, &fields.field_path("env"), context, claims, problems)
-            .map(Some),
+    let env = match env {
+        None => None,
+        Some(parsed) => Some(parsed?),
     };
-    (file, env)
+    Some(Targets { file, env })
 }
 
 fn parse_file_target(

@@ -64,10 +64,7 @@ pub(crate) fn parse_trust(
     for (index, item) in items.iter().enumerate() {
         let item_path = roots_path.item(index);
         if let Some(earlier) = items[..index].iter().position(|other| other == item) {
-            problems.push(
-                &item_path,
-                format!("repeats {}", roots_path.item(earlier)),
-            );
+            problems.push(&item_path, format!("repeats {}", roots_path.item(earlier)));
             roots = None;
             continue;
         }
