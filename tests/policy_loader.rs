@@ -643,6 +643,27 @@ fn rejects_two_secrets_with_same_file() {
 }
 
 #[test]
+fn rejects_file_inside_another_secrets_file() {
+    for (first, second) in [
+        ("tls", "tls/server.key"),
+        ("tls/server.key/x", "tls/server.key"),
+    ] {
+        let mut policy = base_policy();
+        policy["secrets"][0]["file"] = json!(first);
+        policy["secrets"][1]["file"] = json!(second);
+        let problems = Folder::new().problems(&policy);
+        assert_single_problem(&problems, "secrets[1].file", "one is inside the other");
+    }
+}
+
+#[test]
+fn accepts_files_sharing_a_name_prefix() {
+    let mut policy = base_policy();
+    policy["secrets"][0]["file"] = json!("tls/server");
+    assert!(Folder::new().load(&policy).is_ok());
+}
+
+#[test]
 fn rejects_two_secrets_with_same_env() {
     let mut policy = base_policy();
     policy["secrets"][1]["env"] = json!("DB_PASSWORD");

@@ -20,6 +20,7 @@ const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\
 const LOADER_ONLY_CHECKS: &[&str] = &[
     "secret names are unique across secrets",
     "file targets are unique across secrets",
+    "no file target lies inside another secret's file target",
     "env targets are unique across secrets",
     "secrets[].key names a rule defined under keys",
     "ciphertext_file is readable and holds 1 to 6144 bytes",
@@ -571,6 +572,7 @@ fn loader_only_documents() -> Vec<(&'static str, String)> {
     let [
         names,
         files,
+        nested,
         envs,
         reference,
         ciphertext_file,
@@ -597,6 +599,10 @@ fn loader_only_documents() -> Vec<(&'static str, String)> {
         (
             files,
             text(with(|p| p["secrets"][0]["file"] = json!("tls/server.key"))),
+        ),
+        (
+            nested,
+            text(with(|p| p["secrets"][0]["file"] = json!("tls"))),
         ),
         (
             envs,

@@ -330,6 +330,26 @@ fn parse_file_target(
             return None;
         }
     };
+
+    // A path cannot be both a file and the folder of another file, so `tls` and `tls/key`
+    // in two secrets would make delivery fail after KMS has already been asked.
+    let nested = claims
+        .files
+        .iter()
+        .find(|(other, _)| is_inside(file.as_str(), other) || is_inside(other, file.as_str()));
+    if let Some((other, &earlier)) = nested {
+        problems.push(
+            path,
+            format!(
+                "file {:?} and file {other:?} of {} cannot both exist, because one is inside \
+                 the other",
+                file.as_str(),
+                context.secrets_path.item(earlier)
+            ),
+        );
+        return None;
+    }
+
     let unique = claim(
         &mut claims.files,
         file.as_str(),
@@ -340,6 +360,13 @@ fn parse_file_target(
         problems,
     );
     unique.then_some(file)
+}
+
+/// True when `path` lies inside the folder `folder`, both written as `/`-separated relative
+/// paths.
+fn is_inside(path: &str, folder: &str) -> bool {
+    path.strip_prefix(folder)
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn parse_env_target(
