@@ -117,7 +117,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let policy = ReleasePolicy::load(&options.policy_path)?;
     let mode = options.delivery.mode();
     let selected = select_secrets(&policy, mode, &options.policy_path)?;
-    let rules: BTreeSet<String> = selected.iter().map(|secret| secret.key.clone()).collect();
+    let rules: BTreeSet<String> = selected.iter().map(|secret| secret.key().to_owned()).collect();
     let trust_roots = load_trust_roots(&policy)?;
 
     // 2. Recipient key pair, under a deadline.
@@ -176,7 +176,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     })
     .await
     .map_err(|source| ReleaseError::Kms {
-        name: selected.first().map(|s| s.name.clone()).unwrap_or_default(),
+        name: selected.first().map(|s| s.name().to_owned()).unwrap_or_default(),
         source,
     })?;
     let attestation_document = AttestationDocumentBytes::new(document_bytes);
@@ -193,13 +193,13 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         .iter()
         .zip(&values)
         .map(|(secret, value)| Item {
-            name: &secret.name,
-            file: secret.file.as_deref(),
-            env: secret.env.as_deref(),
+            name: secret.name(),
+            file: secret.file().map(|path| path.as_path()),
+            env: secret.env(),
             value,
         })
         .collect();
-    let secret_names = selected.iter().map(|secret| secret.name.clone()).collect();
+    let secret_names = selected.iter().map(|secret| secret.name().to_owned()).collect();
     deliver_items(&options.delivery, &items, secret_names)
 }
 
@@ -211,7 +211,7 @@ fn select_secrets<'a>(
     let selected: Vec<&SecretSpec> = policy
         .secrets()
         .iter()
-        .filter(|secret| mode.selects(secret.file.is_some(), secret.env.is_some()))
+        .filter(|secret| mode.selects(secret.file().is_some(), secret.env().is_some()))
         .collect();
     if selected.is_empty() {
         let (mode_name, requirement) = match mode {
@@ -262,12 +262,12 @@ async fn decrypt_secret(
     recipient_key: &envelope::RecipientKey,
 ) -> Result<SecretBytes, ReleaseError> {
     let kms_error = |source| ReleaseError::Kms {
-        name: secret.name.clone(),
+        name: secret.name().to_owned(),
         source,
     };
-    let Some(rule) = policy.key_rule(&secret.key) else {
+    let Some(rule) = policy.key_rule(secret.key()) else {
         return Err(ReleaseError::Gate(GateDenied {
-            rule: secret.key.clone(),
+            rule: secret.key().to_owned(),
             reason: "key rule is not defined in the policy".to_owned(),
         }));
     };
@@ -275,8 +275,8 @@ async fn decrypt_secret(
     let request = DecryptRequest {
         ciphertext_blob: secret.ciphertext(),
         key_id: rule.key_id(),
-        encryption_context: &secret.encryption_context,
-        encryption_algorithm: secret.encryption_algorithm.map(|algorithm| algorithm.as_str()),
+        encryption_context: secret.encryption_context(),
+        encryption_algorithm: secret.encryption_algorithm().map(|algorithm| algorithm.as_str()),
         attestation_document,
     };
     let answer = kms.decrypt_for_recipient(&request).await.map_err(kms_error)?;
@@ -286,7 +286,7 @@ async fn decrypt_secret(
             .map_err(kms_error)?;
     } else {
         warn!(
-            rule = %secret.key,
+            rule = %secret.key(),
             key_id = rule.key_id(),
             "key rule names an alias or key id, not a key ARN, so the key in KMS's answer \
              cannot be checked"
@@ -295,11 +295,11 @@ async fn decrypt_secret(
 
     let value = envelope::open(&answer.ciphertext_for_recipient, recipient_key).map_err(
         |source| ReleaseError::Envelope {
-            name: secret.name.clone(),
+            name: secret.name().to_owned(),
             source,
         },
     )?;
-    info!(secret = %secret.name, rule = %secret.key, "secret decrypted for the recipient");
+    info!(secret = %secret.name(), rule = %secret.key(), "secret decrypted for the recipient");
     Ok(value)
 }
 
