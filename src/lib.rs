@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod attestation;
+pub mod envelope;
 pub mod secret;
