@@ -1,7 +1,7 @@
 //! Opening `CiphertextForRecipient`: the CMS EnvelopedData that KMS `Decrypt` returns when the
 //! request carries a `Recipient` attestation document.
 //!
-//! The envelope holds the plaintext encrypted with AES-256-CBC under a fresh content-encryption
+//! The envelope contains the plaintext encrypted with AES-256-CBC under a fresh content-encryption
 //! key, and that key encrypted with RSAES-OAEP (SHA-256, MGF1-SHA-256) to the public key from
 //! the attestation document. [`open`] reverses both steps with the matching [`RecipientKey`].
 //!

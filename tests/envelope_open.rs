@@ -38,7 +38,10 @@ fn parses_kms_envelope_fields() {
         *recipient_info.rid(),
         RecipientIdentifier::SubjectKeyIdentifier(edgebit_key().subject_key_identifier())
     );
-    assert_eq!(recipient_info.key_encryption_algorithm(), KeyEncryptionAlgorithm::RsaesOaepSha256);
+    assert_eq!(
+        recipient_info.key_encryption_algorithm(),
+        KeyEncryptionAlgorithm::RsaesOaepSha256
+    );
     assert_eq!(recipient_info.encrypted_key().len(), 256);
 }
 
@@ -52,7 +55,10 @@ fn check_aws_sdk_c_sample(envelope_file: &str, expected_key: &str) {
 
     let cms = fixture(envelope_file);
     let enveloped_data = EnvelopedData::parse(&cms).unwrap();
-    assert_eq!(enveloped_data.recipient_info().encrypted_key(), hex_field("encrypted_key"));
+    assert_eq!(
+        enveloped_data.recipient_info().encrypted_key(),
+        hex_field("encrypted_key")
+    );
 
     let content_info = enveloped_data.encrypted_content_info();
     let ContentEncryptionAlgorithm::Aes256Cbc { iv } = content_info.content_encryption_algorithm()
@@ -77,7 +83,10 @@ fn parses_aws_sdk_c_sample_with_primitive_content() {
 fn test_encoder_reproduces_kms_sample_bytes() {
     // The mutation tests build on this encoder, so it must rebuild a real sample exactly.
     let parts = SampleParts::from_envelope(&edgebit_envelope());
-    assert_eq!(parts.kms_envelope(Lengths::Indefinite).encode(), edgebit_envelope());
+    assert_eq!(
+        parts.kms_envelope(Lengths::Indefinite).encode(),
+        edgebit_envelope()
+    );
 }
 
 #[test]
@@ -108,7 +117,10 @@ fn opens_kms_ber_envelope_with_chunked_content() {
         let cms = envelope.encode();
 
         let parsed = EnvelopedData::parse(&cms).unwrap();
-        assert_eq!(parsed.encrypted_content_info().encrypted_content(), parts.ciphertext);
+        assert_eq!(
+            parsed.encrypted_content_info().encrypted_content(),
+            parts.ciphertext
+        );
         let plaintext = envelope::open(&cms, &edgebit_key())
             .unwrap_or_else(|error| panic!("{segment_len}-byte segments, {lengths:?}: {error}"));
         assert_eq!(plaintext.expose(), edgebit_plaintext());
@@ -152,13 +164,52 @@ fn opens_localstack_shaped_envelope() {
     let parsed = EnvelopedData::parse(&cms).unwrap();
     assert_eq!(parsed.version(), 0);
     assert_eq!(parsed.recipient_info().version(), 0);
-    assert_eq!(*parsed.recipient_info().rid(), RecipientIdentifier::IssuerAndSerialNumber);
+    assert_eq!(
+        *parsed.recipient_info().rid(),
+        RecipientIdentifier::IssuerAndSerialNumber
+    );
 
     // The same 32-byte plaintext opens from both shapes.
     let from_localstack = envelope::open(&cms, &edgebit_key()).unwrap();
     let from_kms = envelope::open(&edgebit_envelope(), &edgebit_key()).unwrap();
     assert_eq!(from_localstack.expose(), edgebit_plaintext());
     assert_eq!(from_kms.expose(), from_localstack.expose());
+}
+
+#[test]
+fn parses_envelope_captured_from_localstack() {
+    // No private key was kept for this capture, so it is checked by parsing and by rebuilding.
+    let cms = fixture("localstack_4.13.1_ciphertext_for_recipient.der");
+    let parsed = EnvelopedData::parse(&cms).unwrap();
+    assert_eq!(parsed.version(), 0);
+
+    let recipient_info = parsed.recipient_info();
+    assert_eq!(recipient_info.version(), 0);
+    assert_eq!(
+        *recipient_info.rid(),
+        RecipientIdentifier::IssuerAndSerialNumber
+    );
+    assert_eq!(
+        recipient_info.key_encryption_algorithm(),
+        KeyEncryptionAlgorithm::RsaesOaepSha256
+    );
+    assert_eq!(recipient_info.encrypted_key().len(), 256);
+
+    let content_info = parsed.encrypted_content_info();
+    let ContentEncryptionAlgorithm::Aes256Cbc { iv } = content_info.content_encryption_algorithm()
+    else {
+        panic!("not aes256-CBC");
+    };
+    assert_eq!(content_info.encrypted_content().len(), 48);
+
+    // The LocalStack shape used by the other tests must match the capture byte for byte.
+    let parts = SampleParts {
+        subject_key_identifier: [0; 32], // not part of the LocalStack shape
+        encrypted_key: recipient_info.encrypted_key().to_vec(),
+        iv,
+        ciphertext: content_info.encrypted_content().to_vec(),
+    };
+    assert_eq!(parts.localstack_envelope().encode(), cms);
 }
 
 #[test]
@@ -190,7 +241,14 @@ fn seal_for(key: &RecipientKey, plaintext: &[u8]) -> Vec<u8> {
     let public_key = PublicEncryptingKey::from_der(&key.public_key_der()).unwrap();
     let public_key = OaepPublicEncryptingKey::new(public_key).unwrap();
     let mut encrypted_key = vec![0u8; public_key.ciphertext_size()];
-    public_key.encrypt(&OAEP_SHA256_MGF1SHA256, &content_key, &mut encrypted_key, None).unwrap();
+    public_key
+        .encrypt(
+            &OAEP_SHA256_MGF1SHA256,
+            &content_key,
+            &mut encrypted_key,
+            None,
+        )
+        .unwrap();
 
     let cipher = UnboundCipherKey::new(&AES_256, &content_key).unwrap();
     let cipher = PaddedBlockEncryptingKey::cbc_pkcs7(cipher).unwrap();
@@ -222,7 +280,7 @@ fn opens_envelope_for_generated_keys_of_each_size() {
 }
 
 #[test]
-fn generated_rsa_2048_public_key_is_294_byte_spki() {
+fn generated_2048_key_has_294_byte_spki() {
     let key = RecipientKey::generate(RsaBits::Rsa2048).unwrap();
     let public_key_der = key.public_key_der();
     assert_eq!(public_key_der.len(), 294);
@@ -232,7 +290,10 @@ fn generated_rsa_2048_public_key_is_294_byte_spki() {
 #[test]
 fn loaded_key_identifier_matches_kms_sample() {
     // KMS sets subjectKeyIdentifier to SHA-256 of the recipient SubjectPublicKeyInfo.
-    for (cms, key) in [(edgebit_envelope(), edgebit_key()), (enclaver_envelope(), enclaver_key())] {
+    for (cms, key) in [
+        (edgebit_envelope(), edgebit_key()),
+        (enclaver_envelope(), enclaver_key()),
+    ] {
         let parts = SampleParts::from_envelope(&cms);
         assert_eq!(parts.subject_key_identifier, key.subject_key_identifier());
     }

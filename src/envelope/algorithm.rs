@@ -5,8 +5,11 @@ use super::EnvelopeError;
 use super::ber::{Reader, Tag};
 use super::oid::{ID_AES256_CBC, ID_MGF1, ID_RSAES_OAEP, ID_SHA256, ObjectIdentifier};
 
-/// Size of an AES-CBC initialization vector in bytes.
-pub(crate) const AES_CBC_IV_LEN: usize = 16;
+/// AES block size in bytes. CBC ciphertext with PKCS #7 padding is a non-zero multiple of it.
+pub(crate) const AES_BLOCK_LEN: usize = 16;
+
+/// Size of an AES-CBC initialization vector in bytes: one block.
+pub(crate) const AES_CBC_IV_LEN: usize = AES_BLOCK_LEN;
 
 /// keyEncryptionAlgorithm of a KeyTransRecipientInfo (RFC 5652 section 6.2.1).
 ///

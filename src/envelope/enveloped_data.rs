@@ -4,16 +4,13 @@
 use std::borrow::Cow;
 
 use super::EnvelopeError;
-use super::algorithm::{ContentEncryptionAlgorithm, KeyEncryptionAlgorithm};
+use super::algorithm::{AES_BLOCK_LEN, ContentEncryptionAlgorithm, KeyEncryptionAlgorithm};
 use super::ber::{Reader, Tag};
 use super::oid::{ID_DATA, ID_ENVELOPED_DATA};
 
 /// Length of a subjectKeyIdentifier that KMS computes as SHA-256 of the recipient's
 /// SubjectPublicKeyInfo DER.
 pub(crate) const SUBJECT_KEY_IDENTIFIER_LEN: usize = 32;
-
-/// AES block size; CBC ciphertext with PKCS #7 padding is a non-zero multiple of it.
-const AES_BLOCK_LEN: usize = 16;
 
 /// An EnvelopedData with exactly one KeyTransRecipientInfo, as KMS `Decrypt` with `Recipient`
 /// returns it in `CiphertextForRecipient` (RFC 5652 sections 3 and 6.1):
@@ -33,8 +30,8 @@ const AES_BLOCK_LEN: usize = 16;
 ///
 /// Real KMS sends BER with indefinite lengths and version 2; LocalStack sends DER with
 /// version 0. originatorInfo and unprotectedAttrs are rejected because neither producer sends
-/// them and key transport needs neither. The version is not cross-checked against the
-/// recipient's version, because it only announces which syntax features may appear.
+/// them and key transport needs neither. Without them the RFC fixes the version to that of the
+/// KeyTransRecipientInfo, and a different version is rejected.
 #[derive(Debug)]
 pub struct EnvelopedData<'a> {
     version: u32,
@@ -62,7 +59,7 @@ pub struct KeyTransRecipientInfo<'a> {
     encrypted_key: Cow<'a, [u8]>,
 }
 
-/// How the envelope names its recipient key (RFC 5652 section 6.2.1).
+/// Identifier of the recipient key in the envelope (RFC 5652 section 6.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecipientIdentifier {
     /// `issuerAndSerialNumber`. LocalStack fills it with a placeholder issuer and serial 1, so
@@ -144,7 +141,7 @@ impl KeyTransRecipientInfo<'_> {
         self.key_encryption_algorithm
     }
 
-    /// The content-encryption key, encrypted with the recipient's RSA public key.
+    /// Returns the content-encryption key, encrypted with the recipient's RSA public key.
     pub fn encrypted_key(&self) -> &[u8] {
         &self.encrypted_key
     }
@@ -155,7 +152,7 @@ impl EncryptedContentInfo<'_> {
         self.content_encryption_algorithm
     }
 
-    /// The ciphertext, with OCTET STRING segments joined.
+    /// Returns the ciphertext, with OCTET STRING segments joined.
     pub fn encrypted_content(&self) -> &[u8] {
         &self.encrypted_content
     }
@@ -186,6 +183,20 @@ fn read_fields<'a>(fields: &mut Reader<'a>) -> Result<EnvelopedData<'a>, Envelop
         Tag::SET,
         read_recipient_infos,
     )?;
+
+    // RFC 5652 section 6.1: without originatorInfo and unprotectedAttrs, and with key
+    // transport recipients only, the version is 0 when every recipient is version 0, else 2.
+    if version != recipient_info.version {
+        return Err(EnvelopeError::UnsupportedVersion {
+            structure: "EnvelopedData.version",
+            found: version,
+            expected: match recipient_info.version {
+                0 => "0 (the recipientInfo is version 0)",
+                _ => "2 (the recipientInfo is version 2)",
+            },
+            offset,
+        });
+    }
 
     let encrypted_content_info = fields.read_constructed(
         "EncryptedContentInfo",
@@ -255,22 +266,15 @@ fn read_key_trans_recipient_info<'a>(
             fields.read_small_unsigned("KeyTransRecipientInfo.version")?;
         let rid = read_recipient_identifier(fields)?;
 
-        let expected_version = match rid {
-            RecipientIdentifier::IssuerAndSerialNumber => 0,
-            RecipientIdentifier::SubjectKeyIdentifier(_) => 2,
+        let (expected_version, expected) = match rid {
+            RecipientIdentifier::IssuerAndSerialNumber => (0, "0 (rid is issuerAndSerialNumber)"),
+            RecipientIdentifier::SubjectKeyIdentifier(_) => (2, "2 (rid is subjectKeyIdentifier)"),
         };
         if version != expected_version {
             return Err(EnvelopeError::UnsupportedVersion {
                 structure: "KeyTransRecipientInfo.version",
                 found: version,
-                expected: match rid {
-                    RecipientIdentifier::IssuerAndSerialNumber => {
-                        "0 (rid is issuerAndSerialNumber)"
-                    }
-                    RecipientIdentifier::SubjectKeyIdentifier(_) => {
-                        "2 (rid is subjectKeyIdentifier)"
-                    }
-                },
+                expected,
                 offset: version_offset,
             });
         }
@@ -366,7 +370,7 @@ fn read_encrypted_content_info<'a>(
     let block_len = match content_encryption_algorithm {
         ContentEncryptionAlgorithm::Aes256Cbc { .. } => AES_BLOCK_LEN,
     };
-    if encrypted_content.is_empty() || encrypted_content.len() % block_len != 0 {
+    if encrypted_content.is_empty() || !encrypted_content.len().is_multiple_of(block_len) {
         return Err(EnvelopeError::InvalidCiphertextLength {
             len: encrypted_content.len(),
         });

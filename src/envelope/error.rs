@@ -1,4 +1,4 @@
-//! Why an envelope could not be opened or a recipient key could not be made.
+//! Errors from opening an envelope or from loading or generating a recipient key.
 
 use super::ber::Tag;
 use super::recipient_key::RsaBits;

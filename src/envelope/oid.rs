@@ -26,7 +26,7 @@ pub(crate) const ID_SHA256: ObjectIdentifier<'static> =
 pub(crate) const ID_AES256_CBC: ObjectIdentifier<'static> =
     ObjectIdentifier(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a]);
 
-/// Names for identifiers that an unsupported envelope is likely to carry, so errors can say
+/// Names for identifiers that an unsupported envelope is likely to carry, so errors can show
 /// more than the dotted form.
 const KNOWN_NAMES: &[(&[u8], &str)] = &[
     (ID_DATA.0, "id-data"),

@@ -17,8 +17,8 @@ use super::enveloped_data::SUBJECT_KEY_IDENTIFIER_LEN;
 use crate::secret::SecretBytes;
 
 /// RSA modulus sizes a recipient key may have. Larger keys are not offered because the
-/// SubjectPublicKeyInfo of an RSA-8192 key (about 1060 bytes) exceeds the 1024 bytes an
-/// attestation document's `public_key` field holds.
+/// SubjectPublicKeyInfo of an RSA-8192 key (1062 bytes with exponent 65537) exceeds the 1024
+/// bytes an attestation document's `public_key` field may contain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RsaBits {
     Rsa2048,
@@ -107,7 +107,7 @@ impl RecipientKey {
         let mut subject_key_identifier = [0u8; SUBJECT_KEY_IDENTIFIER_LEN];
         subject_key_identifier.copy_from_slice(digest(&SHA256, &public_key_der).as_ref());
 
-        // `new` only wraps the key; it cannot fail for a key that `PrivateDecryptingKey` accepted.
+        // In aws-lc-rs 1.19 `new` only stores the key and always succeeds.
         let key =
             OaepPrivateDecryptingKey::new(key).map_err(|_| EnvelopeError::InvalidPrivateKey {
                 reason: "not usable for RSA-OAEP",
@@ -233,17 +233,17 @@ mod tests {
     }
 
     #[test]
-    fn wycheproof_oaep_2048_cases_decrypt_or_fail_as_labelled() {
+    fn decrypts_wycheproof_oaep_2048_vectors() {
         check_wycheproof_oaep(2048);
     }
 
     #[test]
-    fn wycheproof_oaep_3072_cases_decrypt_or_fail_as_labelled() {
+    fn decrypts_wycheproof_oaep_3072_vectors() {
         check_wycheproof_oaep(3072);
     }
 
     #[test]
-    fn wycheproof_oaep_4096_cases_decrypt_or_fail_as_labelled() {
+    fn decrypts_wycheproof_oaep_4096_vectors() {
         check_wycheproof_oaep(4096);
     }
 

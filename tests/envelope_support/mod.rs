@@ -2,8 +2,11 @@
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
 use base64::Engine;
-use enclave_broker::envelope::{ContentEncryptionAlgorithm, EnvelopedData, RecipientIdentifier, RecipientKey};
+use enclave_broker::envelope::{
+    ContentEncryptionAlgorithm, EnvelopedData, RecipientIdentifier, RecipientKey,
+};
 
+/// Returns the bytes of `tests/fixtures/kms/<name>`.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/kms/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
@@ -31,8 +34,13 @@ pub fn enclaver_envelope() -> Vec<u8> {
 
 pub fn enclaver_key() -> RecipientKey {
     let pem = String::from_utf8(fixture("enclaver_recipient_rsa2048_pkcs8.pem")).unwrap();
-    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
     RecipientKey::from_pkcs8_der(&der).unwrap()
 }
 
@@ -71,8 +79,12 @@ pub fn primitive(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let octets: Vec<u8> =
-            len.to_be_bytes().iter().copied().skip_while(|&byte| byte == 0).collect();
+        let octets: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|&byte| byte == 0)
+            .collect();
         out.push(0x80 | octets.len() as u8);
         out.extend(octets);
     }
@@ -119,7 +131,7 @@ pub fn algorithm_identifier(algorithm: &[u8], parameters: Option<&[u8]>) -> Vec<
     }
 }
 
-/// RSAES-OAEP keyEncryptionAlgorithm whose parameters SEQUENCE holds `params` as given.
+/// RSAES-OAEP keyEncryptionAlgorithm whose parameters SEQUENCE contains `params` as given.
 pub fn oaep_algorithm(params: &[&[u8]]) -> Vec<u8> {
     let params = constructed(0x30, params, Lengths::Definite);
     algorithm_identifier(oid::RSAES_OAEP, Some(&params))
@@ -140,7 +152,7 @@ pub fn oaep_mask_mgf1(hash: &[u8], with_null: bool) -> Vec<u8> {
     constructed(0xa1, &[&mgf1], Lengths::Definite)
 }
 
-/// The keyEncryptionAlgorithm KMS sends: SHA-256 and MGF1-SHA-256, each with NULL parameters.
+/// Encodes the keyEncryptionAlgorithm KMS sends: SHA-256 and MGF1-SHA-256, each with NULL parameters.
 pub fn kms_oaep_algorithm() -> Vec<u8> {
     oaep_algorithm(&[&oaep_hash_sha256(true), &oaep_mask_mgf1(oid::SHA256, true)])
 }
@@ -149,7 +161,11 @@ pub fn kms_oaep_algorithm() -> Vec<u8> {
 /// LocalStack 4.13.1 writes (`localstack/utils/crypto.py`, `pkcs7_envelope_encrypt`).
 pub fn localstack_rid() -> Vec<u8> {
     let common_name = primitive(0x0c, b"recipient");
-    let attribute = constructed(0x30, &[&oid(oid::COMMON_NAME), &common_name], Lengths::Definite);
+    let attribute = constructed(
+        0x30,
+        &[&oid(oid::COMMON_NAME), &common_name],
+        Lengths::Definite,
+    );
     let relative_name = constructed(0x31, &[&attribute], Lengths::Definite);
     let issuer = constructed(0x30, &[&relative_name], Lengths::Definite);
     constructed(0x30, &[&issuer, &integer(1)], Lengths::Definite)
@@ -167,7 +183,7 @@ pub struct Envelope {
     pub encrypted_content: Vec<u8>,
 }
 
-/// The values taken from a real envelope.
+/// Values taken from a real envelope.
 pub struct SampleParts {
     pub subject_key_identifier: [u8; 32],
     pub encrypted_key: Vec<u8>,
@@ -179,12 +195,14 @@ impl SampleParts {
     pub fn from_envelope(cms: &[u8]) -> Self {
         let enveloped_data = EnvelopedData::parse(cms).unwrap();
         let recipient_info = enveloped_data.recipient_info();
-        let RecipientIdentifier::SubjectKeyIdentifier(subject_key_identifier) = *recipient_info.rid()
+        let RecipientIdentifier::SubjectKeyIdentifier(subject_key_identifier) =
+            *recipient_info.rid()
         else {
             panic!("sample has no subjectKeyIdentifier");
         };
         let content_info = enveloped_data.encrypted_content_info();
-        let ContentEncryptionAlgorithm::Aes256Cbc { iv } = content_info.content_encryption_algorithm()
+        let ContentEncryptionAlgorithm::Aes256Cbc { iv } =
+            content_info.content_encryption_algorithm()
         else {
             panic!("sample is not aes256-CBC");
         };
@@ -206,7 +224,7 @@ impl SampleParts {
         )
     }
 
-    /// The aes256-CBC contentEncryptionAlgorithm with the sample's IV.
+    /// Encodes the aes256-CBC contentEncryptionAlgorithm with the sample's IV.
     pub fn aes256_cbc_algorithm(&self) -> Vec<u8> {
         algorithm_identifier(oid::AES256_CBC, Some(&octet_string(&self.iv)))
     }
@@ -214,7 +232,11 @@ impl SampleParts {
     /// encryptedContent as `[0]` constructed, holding the ciphertext in segments of
     /// `segment_len` bytes.
     pub fn segmented_content(&self, segment_len: usize, lengths: Lengths) -> Vec<u8> {
-        let segments: Vec<Vec<u8>> = self.ciphertext.chunks(segment_len).map(octet_string).collect();
+        let segments: Vec<Vec<u8>> = self
+            .ciphertext
+            .chunks(segment_len)
+            .map(octet_string)
+            .collect();
         let segments: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
         constructed(0xa0, &segments, lengths)
     }
@@ -224,7 +246,7 @@ impl SampleParts {
         primitive(0x80, &self.ciphertext)
     }
 
-    /// The envelope as KMS shapes it, with the given length encoding.
+    /// Builds the envelope as KMS shapes it, with the given length encoding.
     pub fn kms_envelope(&self, lengths: Lengths) -> Envelope {
         Envelope {
             lengths,
@@ -240,12 +262,11 @@ impl SampleParts {
         }
     }
 
-    /// The envelope as LocalStack 4.13.1 shapes it: DER, EnvelopedData and
-    /// KeyTransRecipientInfo version 0, placeholder issuerAndSerialNumber, digest algorithm
-    /// identifiers without parameters, primitive encryptedContent.
+    /// Builds the envelope as LocalStack 4.13.1 shapes it: DER, EnvelopedData and
+    /// KeyTransRecipientInfo version 0, placeholder issuerAndSerialNumber, the same
+    /// keyEncryptionAlgorithm as KMS, primitive encryptedContent. A test checks this layout
+    /// against `localstack_4.13.1_ciphertext_for_recipient.der`.
     pub fn localstack_envelope(&self) -> Envelope {
-        let key_encryption_algorithm =
-            oaep_algorithm(&[&oaep_hash_sha256(false), &oaep_mask_mgf1(oid::SHA256, false)]);
         Envelope {
             lengths: Lengths::Definite,
             content_type: oid(oid::ENVELOPED_DATA),
@@ -253,7 +274,7 @@ impl SampleParts {
             recipient_infos: vec![key_trans_recipient_info(
                 0,
                 &localstack_rid(),
-                &key_encryption_algorithm,
+                &kms_oaep_algorithm(),
                 &self.encrypted_key,
             )],
             encrypted_content_type: oid(oid::DATA),
@@ -271,7 +292,12 @@ pub fn key_trans_recipient_info(
 ) -> Vec<u8> {
     constructed(
         0x30,
-        &[&integer(version), rid, key_encryption_algorithm, &octet_string(encrypted_key)],
+        &[
+            &integer(version),
+            rid,
+            key_encryption_algorithm,
+            &octet_string(encrypted_key),
+        ],
         Lengths::Definite,
     )
 }
@@ -292,7 +318,11 @@ impl Envelope {
         );
         let enveloped_data = constructed(
             0x30,
-            &[&integer(self.version), &recipient_infos, &encrypted_content_info],
+            &[
+                &integer(self.version),
+                &recipient_infos,
+                &encrypted_content_info,
+            ],
             lengths,
         );
         let content = constructed(0xa0, &[&enveloped_data], lengths);

@@ -23,7 +23,7 @@ impl Tag {
         Tag(Self::CONTEXT_SPECIFIC | form | (number & 0x1f))
     }
 
-    /// The identifier octet as it appears in the encoding.
+    /// Returns the identifier octet as it appears in the encoding.
     pub const fn byte(self) -> u8 {
         self.0
     }
@@ -32,7 +32,7 @@ impl Tag {
         self.0 & Self::CONSTRUCTED != 0
     }
 
-    /// The same tag with the constructed bit set, as BER uses for segmented strings.
+    /// Returns the same tag with the constructed bit set, as BER uses for segmented strings.
     pub(super) const fn constructed_form(self) -> Tag {
         Tag(self.0 | Self::CONSTRUCTED)
     }
@@ -74,4 +74,3 @@ impl fmt::Display for Tag {
         }
     }
 }
-
