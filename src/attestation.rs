@@ -2,3 +2,9 @@
 //! simulator and the sources that produce documents.
 
 pub mod pcr;
+pub mod cbor;
+pub mod cose;
+pub mod document;
+pub mod roots;
+pub mod verify;
+pub mod x509;
