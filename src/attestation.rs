@@ -8,3 +8,4 @@ pub mod document;
 pub mod roots;
 pub mod verify;
 pub mod x509;
+pub mod sim;

@@ -125,20 +125,26 @@ impl<'a> CoseSign1<'a> {
     /// `["Signature1", protected, external_aad = h'', payload]`, with the protected header and
     /// payload copied from the received bytes, never re-encoded from parsed values.
     pub fn signature_input(&self) -> Vec<u8> {
-        let mut encoder = Encoder::new();
-        encoder
-            .array(4)
-            .text("Signature1")
-            .bytes(self.protected)
-            .bytes(&[])
-            .bytes(self.payload);
-        encoder.into_bytes()
+        signature_input(self.protected, self.payload)
     }
 
     /// Checks the ES384 signature with the signer's public key, an uncompressed P-384 point.
     pub fn verify_signature(&self, public_key: &[u8]) -> Result<(), SignatureRejected> {
         verify_es384(public_key, &self.signature_input(), self.signature)
     }
+}
+
+/// Encodes the COSE_Sign1 `Sig_structure` with an empty external_aad:
+/// `["Signature1", protected, h'', payload]`, wrapping the given bytes unchanged.
+pub fn signature_input(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut encoder = Encoder::new();
+    encoder
+        .array(4)
+        .text("Signature1")
+        .bytes(protected)
+        .bytes(&[])
+        .bytes(payload);
+    encoder.into_bytes()
 }
 
 /// Checks an ECDSA P-384 / SHA-384 signature in IEEE P1363 form (r || s, 96 bytes), as COSE
