@@ -44,7 +44,7 @@ impl<'a> Item<'a> {
         &self.value
     }
 
-    /// Short name of the item's type, for error messages ("byte string", "map", …).
+    /// Name of the item's type with its article, for messages ("a byte string", "an array").
     pub fn type_name(&self) -> &'static str {
         self.value.type_name()
     }
@@ -93,18 +93,18 @@ pub enum Value<'a> {
 impl Value<'_> {
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Unsigned(_) => "unsigned integer",
-            Value::Negative(_) => "negative integer",
-            Value::Bytes { .. } => "byte string",
-            Value::Text { .. } => "text string",
-            Value::Array { .. } => "array",
-            Value::Map { .. } => "map",
-            Value::Tag { .. } => "tagged item",
-            Value::Bool(_) => "boolean",
+            Value::Unsigned(_) => "an unsigned integer",
+            Value::Negative(_) => "a negative integer",
+            Value::Bytes { .. } => "a byte string",
+            Value::Text { .. } => "a text string",
+            Value::Array { .. } => "an array",
+            Value::Map { .. } => "a map",
+            Value::Tag { .. } => "a tagged item",
+            Value::Bool(_) => "a boolean",
             Value::Null => "null",
             Value::Undefined => "undefined",
-            Value::Simple(_) => "simple value",
-            Value::Float { .. } => "float",
+            Value::Simple(_) => "a simple value",
+            Value::Float { .. } => "a float",
         }
     }
 }
@@ -153,7 +153,7 @@ pub enum CborErrorKind {
     TooDeep { limit: usize },
     #[error("text string is not valid UTF-8")]
     InvalidUtf8,
-    #[error("chunk of an indefinite-length {expected} is a {found}")]
+    #[error("chunk of an indefinite-length {expected} is {found}")]
     InvalidChunk {
         expected: &'static str,
         found: &'static str,
@@ -485,16 +485,16 @@ fn read_be(bytes: &[u8]) -> u64 {
 
 fn chunk_type_name(major: u8, indefinite: bool) -> &'static str {
     match (major, indefinite) {
-        (2, true) => "indefinite-length byte string",
-        (3, true) => "indefinite-length text string",
-        (0, _) => "unsigned integer",
-        (1, _) => "negative integer",
-        (2, _) => "byte string",
-        (3, _) => "text string",
-        (4, _) => "array",
-        (5, _) => "map",
-        (6, _) => "tagged item",
-        _ => "simple value or float",
+        (2, true) => "an indefinite-length byte string",
+        (3, true) => "an indefinite-length text string",
+        (0, _) => "an unsigned integer",
+        (1, _) => "a negative integer",
+        (2, _) => "a byte string",
+        (3, _) => "a text string",
+        (4, _) => "an array",
+        (5, _) => "a map",
+        (6, _) => "a tagged item",
+        _ => "a simple value or float",
     }
 }
 

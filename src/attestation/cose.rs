@@ -69,7 +69,7 @@ impl<'a> CoseSign1<'a> {
             Value::Tag { tag, .. } => return Err(CoseError::Tag { found: *tag }),
             other => {
                 return Err(structure(format!(
-                    "is a {}; expected an array of 4 items",
+                    "is {}; expected an array of 4 items",
                     other.type_name()
                 )));
             }
@@ -214,7 +214,7 @@ fn definite_bytes<'a>(item: &Item<'a>, field: &str) -> Result<&'a [u8], CoseErro
             "{field} is an indefinite-length byte string; expected a definite length"
         ))),
         other => Err(structure(format!(
-            "{field} is a {}; expected a byte string",
+            "{field} is {}; expected a byte string",
             other.type_name()
         ))),
     }
@@ -226,7 +226,7 @@ fn check_protected_header(protected: &[u8], offset: usize) -> Result<(), CoseErr
         .map_err(|error| header(format!("is not valid CBOR: {error}")))?;
     let Value::Map { entries, .. } = item.value() else {
         return Err(header(format!(
-            "is a {}; expected the map {{1: -35}}",
+            "is {}; expected the map {{1: -35}}",
             item.type_name()
         )));
     };
@@ -257,7 +257,7 @@ fn check_protected_header(protected: &[u8], offset: usize) -> Result<(), CoseErr
         }
         other => {
             return Err(header(format!(
-                "alg is a {}; expected an integer",
+                "alg is {}; expected an integer",
                 other.type_name()
             )));
         }
@@ -277,7 +277,7 @@ fn check_protected_header(protected: &[u8], offset: usize) -> Result<(), CoseErr
 fn check_unprotected_header(item: &Item<'_>) -> Result<(), CoseError> {
     let Value::Map { entries, .. } = item.value() else {
         return Err(structure(format!(
-            "unprotected header is a {}; expected a map",
+            "unprotected header is {}; expected a map",
             item.type_name()
         )));
     };
@@ -362,7 +362,7 @@ mod tests {
         let bytes = sign1(&ES384_PROTECTED_HEADER, &[0xf6], 96);
         let error = CoseSign1::parse(&bytes).unwrap_err();
         assert_eq!(error.rule(), "cose.structure");
-        assert!(error.to_string().contains("unprotected header is a null"));
+        assert!(error.to_string().contains("unprotected header is null"));
     }
 
     #[test]

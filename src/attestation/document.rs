@@ -98,7 +98,7 @@ impl AttestationDocument {
         if digest != DIGEST_SHA384 {
             return Err(invalid(
                 DIGEST,
-                format!("expected \"{DIGEST_SHA384}\", found {digest:?}"),
+                format!("is {digest:?}; expected \"{DIGEST_SHA384}\""),
             ));
         }
 
@@ -235,15 +235,15 @@ const KNOWN_FIELDS: [&str; 10] = [
 pub enum DocumentError {
     #[error("payload: {0}")]
     Cbor(CborError),
-    #[error("payload is a {found}; expected a map")]
+    #[error("payload is {found}; expected a map")]
     NotAMap { found: &'static str },
-    #[error("payload key at byte {offset} is a {found}; expected a text string")]
+    #[error("payload key at byte {offset} is {found}; expected a text string")]
     NonTextKey { offset: usize, found: &'static str },
     #[error("payload has unknown field {name:?}; expected only the fields NSM defines")]
     UnknownField { name: String },
     #[error("payload field {field} is missing")]
     MissingField { field: &'static str },
-    #[error("payload field {field} is a {found}; expected {expected}")]
+    #[error("payload field {field} is {found}; expected {expected}")]
     WrongType {
         field: String,
         expected: &'static str,

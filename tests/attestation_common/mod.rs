@@ -103,3 +103,16 @@ pub fn encoded(write: impl FnOnce(&mut Encoder)) -> Vec<u8> {
     write(&mut encoder);
     encoder.into_bytes()
 }
+
+/// The encoded value of payload field `name`, as received.
+pub fn payload_field(payload: &[u8], name: &str) -> Vec<u8> {
+    let item = cbor::decode(payload).unwrap();
+    let Value::Map { entries, .. } = item.value() else {
+        panic!("payload is not a map");
+    };
+    entries
+        .iter()
+        .find(|(key, _)| matches!(key.value(), Value::Text { content, .. } if content == name))
+        .map(|(_, value)| value.raw().to_vec())
+        .unwrap_or_else(|| panic!("payload has no {name}"))
+}
