@@ -1,5 +1,12 @@
 //! AWS Nitro Enclaves attestation documents: parsing, verification, the development
 //! simulator and the sources that produce documents.
 
+pub mod cbor;
+pub mod cose;
+pub mod document;
 pub mod pcr;
+pub mod roots;
+pub mod sim;
 pub mod source;
+pub mod verify;
+pub mod x509;
