@@ -109,8 +109,10 @@ pub fn parse_pcr_flags(values: &[String]) -> Result<BTreeMap<PcrIndex, PcrValue>
         let (index, hex) = value
             .split_once('=')
             .ok_or_else(|| format!("--pcr {value:?}: expected N=HEX (e.g. 0=<96 hex digits>)"))?;
-        let index = PcrIndex::parse_decimal(index).map_err(|error| format!("--pcr {value:?}: {error}"))?;
-        let pcr = PcrValue::parse_sha384_hex(hex).map_err(|error| format!("--pcr {value:?}: {error}"))?;
+        let index =
+            PcrIndex::parse_decimal(index).map_err(|error| format!("--pcr {value:?}: {error}"))?;
+        let pcr =
+            PcrValue::parse_sha384_hex(hex).map_err(|error| format!("--pcr {value:?}: {error}"))?;
         if pcrs.insert(index, pcr).is_some() {
             return Err(format!("--pcr: PCR{index} is given more than once"));
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, FetchArgs, Format, PolicyCommand, ReleaseArgs, SimCommand};
+use cli::{Cli, Command, Format, PolicyCommand, ReleaseArgs, SimCommand};
 use enclave_broker::attestation::sim::SimulatedEnclave;
 use enclave_broker::attestation::source::AttesterSpec;
 use enclave_broker::envelope::RsaBits;

@@ -29,10 +29,15 @@ pub const NONCE_LEN: usize = 32;
 /// Where released secrets go.
 #[derive(Debug, Clone)]
 pub enum Delivery {
-    Files { out_dir: PathBuf },
+    Files {
+        out_dir: PathBuf,
+    },
     Env,
     Json,
-    Exec { program: OsString, args: Vec<OsString> },
+    Exec {
+        program: OsString,
+        args: Vec<OsString>,
+    },
 }
 
 impl Delivery {
@@ -65,16 +70,21 @@ pub struct ReleaseOptions {
 pub enum ReleaseError {
     #[error("{0}")]
     Policy(#[from] PolicyError),
-    #[error(
-        "no secret in {policy} can be delivered with {mode}: {requirement}"
-    )]
-    NothingToDeliver { policy: String, mode: &'static str, requirement: &'static str },
+    #[error("no secret in {policy} can be delivered with {mode}: {requirement}")]
+    NothingToDeliver {
+        policy: String,
+        mode: &'static str,
+        requirement: &'static str,
+    },
     #[error("development trust root {path}: {detail}")]
     TrustRoot { path: String, detail: String },
     #[error(transparent)]
     Keygen(#[from] KeygenError),
     #[error("attester {attester} failed: {source}")]
-    Attester { attester: &'static str, source: AttesterError },
+    Attester {
+        attester: &'static str,
+        source: AttesterError,
+    },
     #[error("attestation document rejected: {0}")]
     Verify(#[from] VerifyError),
     #[error(transparent)]
@@ -117,7 +127,10 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let policy = ReleasePolicy::load(&options.policy_path)?;
     let mode = options.delivery.mode();
     let selected = select_secrets(&policy, mode, &options.policy_path)?;
-    let rules: BTreeSet<String> = selected.iter().map(|secret| secret.key().to_owned()).collect();
+    let rules: BTreeSet<String> = selected
+        .iter()
+        .map(|secret| secret.key().to_owned())
+        .collect();
     let trust_roots = load_trust_roots(&policy)?;
 
     // 2. Recipient key pair, under a deadline.
@@ -135,14 +148,15 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         nonce: Some(nonce.clone()),
     };
     let attester_name = options.attester.name();
-    let document_bytes = options
-        .attester
-        .attest(&request)
-        .await
-        .map_err(|source| ReleaseError::Attester {
-            attester: attester_name,
-            source,
-        })?;
+    let document_bytes =
+        options
+            .attester
+            .attest(&request)
+            .await
+            .map_err(|source| ReleaseError::Attester {
+                attester: attester_name,
+                source,
+            })?;
 
     // 4. Verify the document and run the gate before contacting KMS.
     let now_ms = crate::clock::now_ms();
@@ -164,7 +178,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let verified = verify(&document_bytes, &verify_options)?;
     info!(
         root = %verified.trust_root_label(),
-        module_id = %verified.document().module_id,
+        module_id = %verified.document().module_id(),
         "attestation document verified"
     );
     gate::check(&verified, &policy, &rules)?;
@@ -176,14 +190,17 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     })
     .await
     .map_err(|source| ReleaseError::Kms {
-        name: selected.first().map(|s| s.name().to_owned()).unwrap_or_default(),
+        name: selected
+            .first()
+            .map(|s| s.name().to_owned())
+            .unwrap_or_default(),
         source,
     })?;
     let attestation_document = AttestationDocumentBytes::new(document_bytes);
     let mut values: Vec<SecretBytes> = Vec::with_capacity(selected.len());
     for secret in &selected {
-        let value = decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key)
-            .await?;
+        let value =
+            decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key).await?;
         values.push(value);
     }
 
@@ -199,7 +216,10 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
             value,
         })
         .collect();
-    let secret_names = selected.iter().map(|secret| secret.name().to_owned()).collect();
+    let secret_names = selected
+        .iter()
+        .map(|secret| secret.name().to_owned())
+        .collect();
     deliver_items(&options.delivery, &items, secret_names)
 }
 
@@ -241,12 +261,11 @@ fn load_trust_roots(policy: &ReleasePolicy) -> Result<Vec<TrustRoot>, ReleaseErr
                      accepted, so this policy must never be used in production"
                 );
                 let label = format!("development root {}", path.display());
-                let root = TrustRoot::from_pem(pem, label).map_err(|error| {
-                    ReleaseError::TrustRoot {
+                let root =
+                    TrustRoot::from_pem(pem, label).map_err(|error| ReleaseError::TrustRoot {
                         path: path.display().to_string(),
                         detail: error.to_string(),
-                    }
-                })?;
+                    })?;
                 roots.push(root);
             }
         }
@@ -276,10 +295,15 @@ async fn decrypt_secret(
         ciphertext_blob: secret.ciphertext(),
         key_id: rule.key_id(),
         encryption_context: secret.encryption_context(),
-        encryption_algorithm: secret.encryption_algorithm().map(|algorithm| algorithm.as_str()),
+        encryption_algorithm: secret
+            .encryption_algorithm()
+            .map(|algorithm| algorithm.as_str()),
         attestation_document,
     };
-    let answer = kms.decrypt_for_recipient(&request).await.map_err(kms_error)?;
+    let answer = kms
+        .decrypt_for_recipient(&request)
+        .await
+        .map_err(kms_error)?;
 
     if rule.is_key_arn() {
         crate::kms::check_response_key_id(rule.key_id(), answer.key_id.as_deref())
@@ -293,12 +317,13 @@ async fn decrypt_secret(
         );
     }
 
-    let value = envelope::open(&answer.ciphertext_for_recipient, recipient_key).map_err(
-        |source| ReleaseError::Envelope {
-            name: secret.name().to_owned(),
-            source,
-        },
-    )?;
+    let value =
+        envelope::open(&answer.ciphertext_for_recipient, recipient_key).map_err(|source| {
+            ReleaseError::Envelope {
+                name: secret.name().to_owned(),
+                source,
+            }
+        })?;
     info!(secret = %secret.name(), rule = %secret.key(), "secret decrypted for the recipient");
     Ok(value)
 }
@@ -312,17 +337,26 @@ fn deliver_items(
         Delivery::Files { out_dir } => {
             let files = deliver::write_files(out_dir, items)?;
             info!(count = files.len(), out_dir = %out_dir.display(), "secrets written");
-            Ok(Released { secret_names, files })
+            Ok(Released {
+                secret_names,
+                files,
+            })
         }
         Delivery::Env => {
             let text = deliver::render_env_lines(items)?;
             deliver::print(&text)?;
-            Ok(Released { secret_names, files: Vec::new() })
+            Ok(Released {
+                secret_names,
+                files: Vec::new(),
+            })
         }
         Delivery::Json => {
             let text = deliver::render_json(items)?;
             deliver::print(&text)?;
-            Ok(Released { secret_names, files: Vec::new() })
+            Ok(Released {
+                secret_names,
+                files: Vec::new(),
+            })
         }
         Delivery::Exec { program, args } => {
             info!(program = %program.to_string_lossy(), count = items.len(), "executing program with secrets in its environment");

@@ -34,7 +34,9 @@ pub struct Route {
 
 /// Why a `--route` value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid route {value:?}: {problem}; expected HOST:PORT=vsock:CID:PORT or HOST:PORT=tcp:HOST:PORT")]
+#[error(
+    "invalid route {value:?}: {problem}; expected HOST:PORT=vsock:CID:PORT or HOST:PORT=tcp:HOST:PORT"
+)]
 pub struct RouteError {
     value: String,
     problem: String,
@@ -42,7 +44,10 @@ pub struct RouteError {
 
 fn split_host_port(text: &str) -> Option<(&str, &str)> {
     let (host, port) = text.rsplit_once(':')?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() {
         return None;
     }
@@ -60,22 +65,30 @@ impl FromStr for Route {
         let (destination, target) = value.split_once('=').ok_or_else(|| error("missing '='"))?;
         let (host, port) =
             split_host_port(destination).ok_or_else(|| error("destination is not HOST:PORT"))?;
-        let port: u16 = port.parse().map_err(|_| error("destination port is not 0-65535"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| error("destination port is not 0-65535"))?;
 
         let target = if let Some(rest) = target.strip_prefix("vsock:") {
             let (cid, vsock_port) = rest
                 .split_once(':')
                 .ok_or_else(|| error("vsock target is not vsock:CID:PORT"))?;
             Target::Vsock {
-                cid: cid.parse().map_err(|_| error("vsock CID is not a number"))?,
-                port: vsock_port.parse().map_err(|_| error("vsock port is not a number"))?,
+                cid: cid
+                    .parse()
+                    .map_err(|_| error("vsock CID is not a number"))?,
+                port: vsock_port
+                    .parse()
+                    .map_err(|_| error("vsock port is not a number"))?,
             }
         } else if let Some(rest) = target.strip_prefix("tcp:") {
             let (target_host, target_port) =
                 split_host_port(rest).ok_or_else(|| error("tcp target is not tcp:HOST:PORT"))?;
             Target::Tcp {
                 host: target_host.to_owned(),
-                port: target_port.parse().map_err(|_| error("tcp port is not 0-65535"))?,
+                port: target_port
+                    .parse()
+                    .map_err(|_| error("tcp port is not 0-65535"))?,
             }
         } else {
             return Err(error("target must start with vsock: or tcp:"));
@@ -94,7 +107,9 @@ mod tests {
 
     #[test]
     fn parses_vsock_route() {
-        let route: Route = "kms.us-east-1.amazonaws.com:443=vsock:3:8000".parse().unwrap();
+        let route: Route = "kms.us-east-1.amazonaws.com:443=vsock:3:8000"
+            .parse()
+            .unwrap();
         assert_eq!(route.host, "kms.us-east-1.amazonaws.com");
         assert_eq!(route.port, 443);
         assert_eq!(route.target, Target::Vsock { cid: 3, port: 8000 });
@@ -103,7 +118,13 @@ mod tests {
     #[test]
     fn parses_tcp_route_with_ipv6_target() {
         let route: Route = "169.254.169.254:80=tcp:[::1]:8002".parse().unwrap();
-        assert_eq!(route.target, Target::Tcp { host: "::1".into(), port: 8002 });
+        assert_eq!(
+            route.target,
+            Target::Tcp {
+                host: "::1".into(),
+                port: 8002
+            }
+        );
     }
 
     #[test]

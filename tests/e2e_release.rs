@@ -27,7 +27,13 @@ async fn setup() -> Setup {
     let pcr0 = sim["pcrs"]["0"].as_str().unwrap().to_owned();
     let client = kms_client(&endpoint);
     let key_arn = create_key(&client).await;
-    Setup { _root: root, dir, endpoint, key_arn, pcr0 }
+    Setup {
+        _root: root,
+        dir,
+        endpoint,
+        key_arn,
+        pcr0,
+    }
 }
 
 fn policy(setup: &Setup, pcr0: &str, secrets: serde_json::Value) -> serde_json::Value {
@@ -57,7 +63,11 @@ async fn releases_one_secret_to_file() {
     let ciphertext = encrypt(&client, &setup.key_arn, b"s3cr3t-password", &[]).await;
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &setup.pcr0, json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "file": "db.txt" }])),
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "file": "db.txt" }]),
+        ),
     );
     let out = setup.dir.join("out");
 
@@ -65,9 +75,22 @@ async fn releases_one_secret_to_file() {
 
     assert_success(&output);
     assert_eq!(fs::read(out.join("db.txt")).unwrap(), b"s3cr3t-password");
-    assert_eq!(fs::metadata(out.join("db.txt")).unwrap().permissions().mode() & 0o777, 0o400);
-    assert_eq!(fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o700);
-    assert!(!stderr(&output).contains("s3cr3t-password"), "secret leaked to the log");
+    assert_eq!(
+        fs::metadata(out.join("db.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o400
+    );
+    assert_eq!(
+        fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(
+        !stderr(&output).contains("s3cr3t-password"),
+        "secret leaked to the log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,15 +99,20 @@ async fn releases_several_secrets_with_context_and_file_ciphertext() {
     let client = kms_client(&setup.endpoint);
     let first = encrypt(&client, &setup.key_arn, b"first", &[("app", "billing")]).await;
     let second = encrypt(&client, &setup.key_arn, b"second", &[]).await;
-    let second_raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, second).unwrap();
+    let second_raw =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, second).unwrap();
     fs::write(setup.dir.join("second.kms"), second_raw).unwrap();
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &setup.pcr0, json!([
-            { "name": "one", "key": "app", "ciphertext": first, "encryption_context": { "app": "billing" }, "file": "one" },
-            { "name": "two", "key": "app", "ciphertext_file": "second.kms", "file": "nested/two" },
-            { "name": "env-only", "key": "app", "ciphertext": "AAAA", "env": "NOT_FETCHED" }
-        ])),
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([
+                { "name": "one", "key": "app", "ciphertext": first, "encryption_context": { "app": "billing" }, "file": "one" },
+                { "name": "two", "key": "app", "ciphertext_file": "second.kms", "file": "nested/two" },
+                { "name": "env-only", "key": "app", "ciphertext": "AAAA", "env": "NOT_FETCHED" }
+            ]),
+        ),
     );
     let out = setup.dir.join("out");
 
@@ -102,7 +130,11 @@ async fn prints_env_lines_with_format_env() {
     let ciphertext = encrypt(&client, &setup.key_arn, b"it's here", &[]).await;
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &setup.pcr0, json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "env": "DB_PASSWORD" }])),
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "env": "DB_PASSWORD" }]),
+        ),
     );
 
     let output = broker(&setup.endpoint)
@@ -114,7 +146,10 @@ async fn prints_env_lines_with_format_env() {
         .unwrap();
 
     assert_success(&output);
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "DB_PASSWORD='it'\\''s here'\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "DB_PASSWORD='it'\\''s here'\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,7 +159,11 @@ async fn exec_runs_program_with_secret_in_environment() {
     let ciphertext = encrypt(&client, &setup.key_arn, b"exec-secret", &[]).await;
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &setup.pcr0, json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "env": "DB_PASSWORD" }])),
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "env": "DB_PASSWORD" }]),
+        ),
     );
 
     let output = broker(&setup.endpoint)
@@ -137,7 +176,10 @@ async fn exec_runs_program_with_secret_in_environment() {
         .unwrap();
 
     assert_success(&output);
-    let expected = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"exec-secret"));
+    let expected = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        b"exec-secret",
+    ));
     assert!(String::from_utf8_lossy(&output.stdout).starts_with(&expected));
 }
 
@@ -149,7 +191,11 @@ async fn denies_pcr0_mismatch_and_writes_nothing() {
     let expected_pcr0 = pcr_hex(0xab);
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &expected_pcr0, json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "file": "db" }])),
+        &policy(
+            &setup,
+            &expected_pcr0,
+            json!([{ "name": "db", "key": "app", "ciphertext": ciphertext, "file": "db" }]),
+        ),
     );
     let out = setup.dir.join("out");
 
@@ -166,7 +212,11 @@ async fn denies_pcr0_mismatch_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn denies_simulator_document_when_policy_trusts_only_aws_root() {
     let setup = setup().await;
-    let mut document = policy(&setup, &setup.pcr0, json!([{ "name": "db", "key": "app", "ciphertext": "AAAA", "file": "db" }]));
+    let mut document = policy(
+        &setup,
+        &setup.pcr0,
+        json!([{ "name": "db", "key": "app", "ciphertext": "AAAA", "file": "db" }]),
+    );
     document["trust"]["roots"] = json!(["aws-nitro-enclaves-g1"]);
     let policy_path = write_policy(&setup.dir, &document);
     let out = setup.dir.join("out");
@@ -187,7 +237,11 @@ async fn rejects_kms_answer_with_plaintext() {
     );
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &setup.pcr0, json!([{ "name": "db", "key": "app", "ciphertext": "AAAA", "file": "db" }])),
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([{ "name": "db", "key": "app", "ciphertext": "AAAA", "file": "db" }]),
+        ),
     );
     let out = setup.dir.join("out");
 
@@ -202,25 +256,45 @@ async fn rejects_kms_answer_with_plaintext() {
         .unwrap();
 
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert!(stderr(&output).contains("recipient was ignored"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("recipient was ignored"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!out.exists());
     let requests = stub.requests.lock().unwrap();
     let body: serde_json::Value = serde_json::from_str(&requests[0]).unwrap();
-    assert_eq!(body["Recipient"]["KeyEncryptionAlgorithm"], "RSAES_OAEP_SHA_256");
+    assert_eq!(
+        body["Recipient"]["KeyEncryptionAlgorithm"],
+        "RSAES_OAEP_SHA_256"
+    );
     assert_eq!(body["KeyId"], setup.key_arn.as_str());
-    assert!(body["Recipient"]["AttestationDocument"].as_str().unwrap().starts_with("hES"),
-        "attestation document is sent base64-encoded once (COSE array 0x84, protected header 0x44 …)");
+    assert!(
+        body["Recipient"]["AttestationDocument"]
+            .as_str()
+            .unwrap()
+            .starts_with("hES"),
+        "attestation document is sent base64-encoded once (COSE array 0x84, protected header 0x44 …)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_unreachable_kms_endpoint_with_exit_3() {
     let setup = setup().await;
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let policy_path = write_policy(
         &setup.dir,
-        &policy(&setup, &setup.pcr0, json!([{ "name": "db", "key": "app", "ciphertext": "AAAA", "file": "db" }])),
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([{ "name": "db", "key": "app", "ciphertext": "AAAA", "file": "db" }]),
+        ),
     );
 
     let output = broker(&endpoint)

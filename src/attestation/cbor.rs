@@ -279,7 +279,12 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn read_value(&mut self, start: usize, head: Head, depth: usize) -> Result<Value<'a>, CborError> {
+    fn read_value(
+        &mut self,
+        start: usize,
+        head: Head,
+        depth: usize,
+    ) -> Result<Value<'a>, CborError> {
         if matches!(head.major, 4..=6) && depth >= MAX_NESTING {
             let kind = CborErrorKind::TooDeep { limit: MAX_NESTING };
             return Err(self.error_at(start, kind));
@@ -341,7 +346,11 @@ impl<'a> Decoder<'a> {
     /// each chunk to be a definite-length string of the same major type, and each text chunk
     /// to be valid UTF-8 on its own.
     fn read_chunks(&mut self, major: u8) -> Result<Vec<u8>, CborError> {
-        let expected = if major == 2 { "byte string" } else { "text string" };
+        let expected = if major == 2 {
+            "byte string"
+        } else {
+            "text string"
+        };
         let mut content = Vec::new();
         loop {
             if self.peek_is_break() {

@@ -377,7 +377,11 @@ mod tests {
 
     #[test]
     fn rejects_other_tag() {
-        let bytes = [&[0xd8, 0x62][..], &sign1(&ES384_PROTECTED_HEADER, &[0xa0], 96)].concat();
+        let bytes = [
+            &[0xd8, 0x62][..],
+            &sign1(&ES384_PROTECTED_HEADER, &[0xa0], 96),
+        ]
+        .concat();
         assert_eq!(
             CoseSign1::parse(&bytes).unwrap_err(),
             CoseError::Tag { found: 98 }

@@ -91,7 +91,10 @@ impl AttestationDocument {
 
         let module_id = text(fields.required(MODULE_ID)?, MODULE_ID)?;
         if module_id.is_empty() {
-            return Err(invalid(MODULE_ID, "is empty; expected a module id".to_owned()));
+            return Err(invalid(
+                MODULE_ID,
+                "is empty; expected a module id".to_owned(),
+            ));
         }
 
         let digest = text(fields.required(DIGEST)?, DIGEST)?;
@@ -104,7 +107,10 @@ impl AttestationDocument {
 
         let timestamp_ms = match fields.required(TIMESTAMP)?.value() {
             Value::Unsigned(0) => {
-                return Err(invalid(TIMESTAMP, "is 0; expected milliseconds since 1970".into()));
+                return Err(invalid(
+                    TIMESTAMP,
+                    "is 0; expected milliseconds since 1970".into(),
+                ));
             }
             Value::Unsigned(value) => *value,
             other => return Err(wrong_type(TIMESTAMP, "an unsigned integer", other)),
@@ -122,7 +128,12 @@ impl AttestationDocument {
             }
         };
 
-        let certificate = bounded_bytes(fields.required(CERTIFICATE)?, CERTIFICATE, 1, MAX_CERTIFICATE_LEN)?;
+        let certificate = bounded_bytes(
+            fields.required(CERTIFICATE)?,
+            CERTIFICATE,
+            1,
+            MAX_CERTIFICATE_LEN,
+        )?;
         let cabundle = parse_cabundle(fields.required(CABUNDLE)?)?;
 
         Ok(Self {
@@ -264,9 +275,7 @@ impl DocumentError {
     pub fn rule(&self) -> &'static str {
         match self {
             DocumentError::Cbor(_) => "payload.cbor",
-            DocumentError::NotAMap { .. } | DocumentError::NonTextKey { .. } => {
-                "payload.structure"
-            }
+            DocumentError::NotAMap { .. } | DocumentError::NonTextKey { .. } => "payload.structure",
             DocumentError::UnknownField { .. } => "payload.unknown_field",
             DocumentError::MissingField { .. }
             | DocumentError::WrongType { .. }
@@ -312,8 +321,7 @@ impl<'i, 'a> Fields<'i, 'a> {
     }
 
     fn required(&self, field: &'static str) -> Result<&'i Item<'a>, DocumentError> {
-        self.get(field)
-            .ok_or(DocumentError::MissingField { field })
+        self.get(field).ok_or(DocumentError::MissingField { field })
     }
 }
 
@@ -361,7 +369,10 @@ fn bounded_bytes<'i>(
         });
     }
     if content.len() < min {
-        return Err(invalid(field, format!("is {} bytes; expected at least {min}", content.len())));
+        return Err(invalid(
+            field,
+            format!("is {} bytes; expected at least {min}", content.len()),
+        ));
     }
     Ok(content)
 }
@@ -383,7 +394,11 @@ fn optional_bytes(item: Option<&Item<'_>>, field: &str) -> Result<Option<Vec<u8>
 
 fn parse_pcrs(item: &Item<'_>, field: &str) -> Result<BTreeMap<PcrIndex, PcrValue>, DocumentError> {
     let Value::Map { entries, .. } = item.value() else {
-        return Err(wrong_type(field, "a map of PCR index to digest", item.value()));
+        return Err(wrong_type(
+            field,
+            "a map of PCR index to digest",
+            item.value(),
+        ));
     };
     if entries.is_empty() || entries.len() > MAX_PCRS {
         return Err(invalid(
@@ -395,10 +410,15 @@ fn parse_pcrs(item: &Item<'_>, field: &str) -> Result<BTreeMap<PcrIndex, PcrValu
     let mut pcrs = BTreeMap::new();
     for (key, value) in entries {
         let index = match key.value() {
-            Value::Unsigned(index) => PcrIndex::new(*index).map_err(|_| {
-                invalid(field, format!("has PCR index {index}; expected 0 to 31"))
-            })?,
-            other => return Err(wrong_type(&format!("{field} key"), "an unsigned integer", other)),
+            Value::Unsigned(index) => PcrIndex::new(*index)
+                .map_err(|_| invalid(field, format!("has PCR index {index}; expected 0 to 31")))?,
+            other => {
+                return Err(wrong_type(
+                    &format!("{field} key"),
+                    "an unsigned integer",
+                    other,
+                ));
+            }
         };
         let entry = format!("{field}[{index}]");
         let digest = bytes(value, &entry)?;
@@ -408,7 +428,8 @@ fn parse_pcrs(item: &Item<'_>, field: &str) -> Result<BTreeMap<PcrIndex, PcrValu
                 format!("is {} bytes; expected {SHA384_LEN} (SHA384)", digest.len()),
             ));
         }
-        let digest = PcrValue::from_bytes(digest).map_err(|error| invalid(&entry, error.to_string()))?;
+        let digest =
+            PcrValue::from_bytes(digest).map_err(|error| invalid(&entry, error.to_string()))?;
         // Duplicate indexes were rejected as duplicate map keys.
         pcrs.insert(index, digest);
     }
@@ -417,10 +438,17 @@ fn parse_pcrs(item: &Item<'_>, field: &str) -> Result<BTreeMap<PcrIndex, PcrValu
 
 fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
     let Value::Array { items, .. } = item.value() else {
-        return Err(wrong_type(CABUNDLE, "an array of byte strings", item.value()));
+        return Err(wrong_type(
+            CABUNDLE,
+            "an array of byte strings",
+            item.value(),
+        ));
     };
     if items.is_empty() {
-        return Err(invalid(CABUNDLE, "is empty; expected at least the root certificate".into()));
+        return Err(invalid(
+            CABUNDLE,
+            "is empty; expected at least the root certificate".into(),
+        ));
     }
     items
         .iter()

@@ -124,7 +124,8 @@ pub enum TrustRootError {
 mod tests {
     use super::*;
 
-    const AWS_ROOT_PEM: &[u8] = include_bytes!("../../tests/fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
+    const AWS_ROOT_PEM: &[u8] =
+        include_bytes!("../../tests/fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
 
     #[test]
     fn embedded_aws_root_hashes_to_pin() {

@@ -76,10 +76,16 @@ impl SimulatedEnclave {
             (Some(_), true) => load_root(dir)?,
             (None, false) => create_root(dir)?,
             (certificate, _) => {
-                let missing = if certificate.is_none() { ROOT_CERT_FILE } else { ROOT_KEY_FILE };
+                let missing = if certificate.is_none() {
+                    ROOT_CERT_FILE
+                } else {
+                    ROOT_KEY_FILE
+                };
                 return Err(SimError::Inconsistent {
                     dir: dir.to_owned(),
-                    detail: format!("{missing} is missing; remove the directory and run init again"),
+                    detail: format!(
+                        "{missing} is missing; remove the directory and run init again"
+                    ),
                 });
             }
         };
@@ -107,10 +113,11 @@ impl SimulatedEnclave {
             });
         }
         let (root_der, root_key) = load_root(dir)?;
-        let contents = state::read_optional(dir, PCRS_FILE)?.ok_or_else(|| SimError::Inconsistent {
-            dir: dir.to_owned(),
-            detail: format!("{PCRS_FILE} is missing; run init again to write it"),
-        })?;
+        let contents =
+            state::read_optional(dir, PCRS_FILE)?.ok_or_else(|| SimError::Inconsistent {
+                dir: dir.to_owned(),
+                detail: format!("{PCRS_FILE} is missing; run init again to write it"),
+            })?;
         let pcrs = state::decode_pcrs(dir, &contents)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -128,7 +135,11 @@ impl SimulatedEnclave {
         nonce: Option<&[u8]>,
         now_ms: u64,
     ) -> Result<Vec<u8>, SimError> {
-        let fields = [("public_key", public_key), ("user_data", user_data), ("nonce", nonce)];
+        let fields = [
+            ("public_key", public_key),
+            ("user_data", user_data),
+            ("nonce", nonce),
+        ];
         for (field, value) in fields {
             let length = value.map_or(0, <[u8]>::len);
             if length > SIM_MAX_FIELD_LEN {
@@ -153,7 +164,9 @@ impl SimulatedEnclave {
         payload.text("timestamp").unsigned(now_ms);
         payload.text("pcrs").map(self.pcrs.len());
         for (index, value) in &self.pcrs {
-            payload.unsigned(u64::from(index.get())).bytes(value.as_bytes());
+            payload
+                .unsigned(u64::from(index.get()))
+                .bytes(value.as_bytes());
         }
         payload.text("certificate").bytes(signer.certificate());
         payload.text("cabundle").array(signer.cabundle().len());
@@ -204,7 +217,10 @@ pub fn default_pcrs() -> BTreeMap<PcrIndex, PcrValue> {
                 vec![0; SHA384_LEN]
             };
             // Both branches produce SHA384_LEN bytes, a valid PCR length.
-            (index, PcrValue::from_bytes(&value).unwrap_or_else(|_| unreachable!()))
+            (
+                index,
+                PcrValue::from_bytes(&value).unwrap_or_else(|_| unreachable!()),
+            )
         })
         .collect()
 }
@@ -214,10 +230,12 @@ fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
     let root_der = ca::root_certificate(&root_key)?;
     let key_pem = Zeroizing::new(root_key.serialize_pem());
     state::write_file(dir, ROOT_KEY_FILE, key_pem.as_bytes(), PRIVATE_MODE)?;
-    let certificate_pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &root_der)
-        .map_err(|error| SimError::Certificate {
-            detail: error.to_string(),
-        })?;
+    let certificate_pem =
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &root_der).map_err(
+            |error| SimError::Certificate {
+                detail: error.to_string(),
+            },
+        )?;
     state::write_file(dir, ROOT_CERT_FILE, certificate_pem.as_bytes(), PUBLIC_MODE)?;
     Ok((root_der, root_key))
 }
@@ -225,7 +243,8 @@ fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
 /// Reads the root certificate and key, and checks that they belong together.
 fn load_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
     let certificate_pem = state::read_optional(dir, ROOT_CERT_FILE)?.unwrap_or_default();
-    let root = TrustRoot::from_pem(&certificate_pem, ROOT_CERT_FILE.to_owned()).map_err(SimError::TrustRoot)?;
+    let root = TrustRoot::from_pem(&certificate_pem, ROOT_CERT_FILE.to_owned())
+        .map_err(SimError::TrustRoot)?;
 
     state::check_private(dir, ROOT_KEY_FILE)?;
     let key_bytes = Zeroizing::new(state::read_optional(dir, ROOT_KEY_FILE)?.unwrap_or_default());
@@ -234,17 +253,19 @@ fn load_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
         path: key_path.clone(),
         detail: "not UTF-8 PEM text".to_owned(),
     })?;
-    let root_key = KeyPair::from_pem_and_sign_algo(key_pem, &PKCS_ECDSA_P384_SHA384).map_err(|error| {
-        SimError::InvalidState {
-            path: key_path.clone(),
-            detail: format!("not a P-384 PKCS#8 private key: {error}"),
-        }
-    })?;
+    let root_key =
+        KeyPair::from_pem_and_sign_algo(key_pem, &PKCS_ECDSA_P384_SHA384).map_err(|error| {
+            SimError::InvalidState {
+                path: key_path.clone(),
+                detail: format!("not a P-384 PKCS#8 private key: {error}"),
+            }
+        })?;
 
-    let certificate = ParsedCertificate::parse(root.der()).map_err(|error| SimError::InvalidState {
-        path: dir.join(ROOT_CERT_FILE),
-        detail: error.to_string(),
-    })?;
+    let certificate =
+        ParsedCertificate::parse(root.der()).map_err(|error| SimError::InvalidState {
+            path: dir.join(ROOT_CERT_FILE),
+            detail: error.to_string(),
+        })?;
     if certificate.public_key() != root_key.public_key_raw() {
         return Err(SimError::Inconsistent {
             dir: dir.to_owned(),

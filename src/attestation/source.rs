@@ -52,7 +52,8 @@ impl AttesterError {
     }
 }
 
-pub type AttestFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, AttesterError>> + Send + 'a>>;
+pub type AttestFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<u8>, AttesterError>> + Send + 'a>>;
 
 /// A source of signed attestation documents (COSE_Sign1 bytes).
 pub trait Attester: Send + Sync {
@@ -159,11 +160,15 @@ mod tests {
         assert_eq!("nsm".parse::<AttesterSpec>().unwrap(), AttesterSpec::Nsm);
         assert_eq!(
             "anjuna".parse::<AttesterSpec>().unwrap(),
-            AttesterSpec::Anjuna { url: DEFAULT_ANJUNA_URL.into() }
+            AttesterSpec::Anjuna {
+                url: DEFAULT_ANJUNA_URL.into()
+            }
         );
         assert_eq!(
             "sim=/tmp/x".parse::<AttesterSpec>().unwrap(),
-            AttesterSpec::Sim { dir: "/tmp/x".into() }
+            AttesterSpec::Sim {
+                dir: "/tmp/x".into()
+            }
         );
     }
 

@@ -18,8 +18,8 @@
 
 mod error;
 
-pub use error::{ErrorCause, PcrMismatch, VerifyError};
 pub use super::roots::{TrustRoot, TrustRootError};
+pub use error::{ErrorCause, PcrMismatch, VerifyError};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -184,7 +184,11 @@ fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
     if options.expected_nonce.as_ref().is_some_and(Vec::is_empty) {
         return invalid("expected nonce is empty; give at least one byte or none".to_owned());
     }
-    if options.expected_public_key.as_ref().is_some_and(Vec::is_empty) {
+    if options
+        .expected_public_key
+        .as_ref()
+        .is_some_and(Vec::is_empty)
+    {
         return invalid("expected public key is empty; give at least one byte or none".to_owned());
     }
     for (index, value) in &options.expected_pcrs {

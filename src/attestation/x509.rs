@@ -72,8 +72,11 @@ impl<'a> ParsedCertificate<'a> {
     pub fn parse(der: &'a [u8]) -> Result<Self, CertificateError> {
         let malformed = |detail: String| CertificateError::Malformed { detail };
 
-        let certificate = Certificate::from_der(der).map_err(|error| malformed(error.to_string()))?;
-        let reencoded = certificate.to_der().map_err(|error| malformed(error.to_string()))?;
+        let certificate =
+            Certificate::from_der(der).map_err(|error| malformed(error.to_string()))?;
+        let reencoded = certificate
+            .to_der()
+            .map_err(|error| malformed(error.to_string()))?;
         if reencoded != der {
             return Err(malformed("encoding is not canonical DER".to_owned()));
         }
@@ -143,7 +146,10 @@ impl<'a> ParsedCertificate<'a> {
     }
 
     /// Checks that `issuer`'s key signed this certificate.
-    pub fn verify_signed_by(&self, issuer: &ParsedCertificate<'_>) -> Result<(), SignatureRejected> {
+    pub fn verify_signed_by(
+        &self,
+        issuer: &ParsedCertificate<'_>,
+    ) -> Result<(), SignatureRejected> {
         verify_ecdsa_p384_sha384_der(&issuer.public_key, self.tbs, &self.signature)
     }
 

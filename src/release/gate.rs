@@ -36,7 +36,7 @@ pub fn check(
                 reason: "key rule is not defined in the policy".to_owned(),
             });
         };
-        match evaluate(rule_name, rule, &payload.pcrs, payload.is_debug_mode()) {
+        match evaluate(rule_name, rule, payload.pcrs(), payload.is_debug_mode()) {
             Decision::Allow { entry } => {
                 let compared: Vec<String> = rule.allow()[entry]
                     .pcrs()

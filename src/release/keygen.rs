@@ -39,10 +39,12 @@ where
             let _ = sender.send(generate());
         })
         .map_err(|_| RecvError::Stopped)?;
-    receiver.recv_timeout(deadline).map_err(|error| match error {
-        mpsc::RecvTimeoutError::Timeout => RecvError::TimedOut,
-        mpsc::RecvTimeoutError::Disconnected => RecvError::Stopped,
-    })
+    receiver
+        .recv_timeout(deadline)
+        .map_err(|error| match error {
+            mpsc::RecvTimeoutError::Timeout => RecvError::TimedOut,
+            mpsc::RecvTimeoutError::Disconnected => RecvError::Stopped,
+        })
 }
 
 /// Why `run_with_deadline` returned without a value.
@@ -53,7 +55,10 @@ pub enum RecvError {
 }
 
 /// Generates the recipient key pair, failing after `deadline`.
-pub fn generate_recipient_key(bits: RsaBits, deadline: Duration) -> Result<RecipientKey, KeygenError> {
+pub fn generate_recipient_key(
+    bits: RsaBits,
+    deadline: Duration,
+) -> Result<RecipientKey, KeygenError> {
     let bit_count = bits.bits();
     match run_with_deadline(move || RecipientKey::generate(bits), deadline) {
         Ok(Ok(key)) => Ok(key),

@@ -48,7 +48,12 @@ pub fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
 /// Creates a symmetric key in LocalStack and returns its ARN.
 pub async fn create_key(client: &aws_sdk_kms::Client) -> String {
     let created = client.create_key().send().await.expect("CreateKey");
-    created.key_metadata().expect("key metadata").arn().expect("key ARN").to_owned()
+    created
+        .key_metadata()
+        .expect("key metadata")
+        .arn()
+        .expect("key ARN")
+        .to_owned()
 }
 
 /// Encrypts `plaintext` under `key_id` with an optional encryption context; returns the
@@ -59,7 +64,10 @@ pub async fn encrypt(
     plaintext: &[u8],
     context: &[(&str, &str)],
 ) -> String {
-    let mut call = client.encrypt().key_id(key_id).plaintext(Blob::new(plaintext));
+    let mut call = client
+        .encrypt()
+        .key_id(key_id)
+        .plaintext(Blob::new(plaintext));
     for (key, value) in context {
         call = call.encryption_context(*key, *value);
     }

@@ -24,7 +24,11 @@ fn decodes_integers_of_every_head_size() {
 #[test]
 fn keeps_raw_bytes_and_offsets_of_nested_items() {
     let item = decode_hex("a1013822").unwrap();
-    let Value::Map { entries, indefinite } = item.value() else {
+    let Value::Map {
+        entries,
+        indefinite,
+    } = item.value()
+    else {
         panic!("expected a map");
     };
     assert!(!indefinite);

@@ -91,7 +91,9 @@ impl SimSigner {
             params.not_after = now + lifetime;
             let certificate = match &issuer_key {
                 None => params.signed_by(&key, &root),
-                Some(parent) => params.signed_by(&key, &Issuer::from_params(&issuer_params, parent)),
+                Some(parent) => {
+                    params.signed_by(&key, &Issuer::from_params(&issuer_params, parent))
+                }
             }
             .map_err(certificate_error)?;
             cabundle.push(certificate.der().to_vec());
@@ -117,11 +119,15 @@ impl SimSigner {
         params.not_before = now - BACKDATE;
         params.not_after = now + LEAF_LIFETIME;
         let certificate = params
-            .signed_by(&leaf_key, &Issuer::from_params(&issuer_params, &instance_key))
+            .signed_by(
+                &leaf_key,
+                &Issuer::from_params(&issuer_params, &instance_key),
+            )
             .map_err(certificate_error)?;
 
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, leaf_key.serialized_der())
-            .map_err(|error| SimError::Signing {
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, leaf_key.serialized_der())
+                .map_err(|error| SimError::Signing {
                 detail: format!("leaf key: {error}"),
             })?;
         Ok(Self {

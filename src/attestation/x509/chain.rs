@@ -167,7 +167,12 @@ pub fn verify_chain(
     for (index, certificate) in certificates.iter().enumerate() {
         let position = positions[index];
         if index > 0 {
-            check_issued_by(certificate, position, &certificates[index - 1], positions[index - 1])?;
+            check_issued_by(
+                certificate,
+                position,
+                &certificates[index - 1],
+                positions[index - 1],
+            )?;
         }
         check_extensions(certificate, position, index, certificates.len())?;
         check_validity(certificate, position, time_ms, skew_ms)?;
@@ -179,7 +184,10 @@ pub fn verify_chain(
             .last()
             .map(|leaf| leaf.public_key().to_vec())
             .unwrap_or_default(),
-        certificates: certificates.iter().map(ParsedCertificate::summary).collect(),
+        certificates: certificates
+            .iter()
+            .map(ParsedCertificate::summary)
+            .collect(),
     })
 }
 
@@ -241,7 +249,11 @@ fn check_extensions(
 
     let basic_constraints = tbs
         .get_extension::<BasicConstraints>()
-        .map_err(|error| fail(format!("has an invalid basicConstraints extension: {error}")))?
+        .map_err(|error| {
+            fail(format!(
+                "has an invalid basicConstraints extension: {error}"
+            ))
+        })?
         .map(|(_, constraints)| constraints);
     let key_usage = tbs
         .get_extension::<KeyUsage>()
@@ -265,14 +277,20 @@ fn check_extensions(
             )));
         }
         if key_usage.is_some_and(|usage| !usage.key_cert_sign()) {
-            return Err(fail("issues a certificate but keyUsage lacks keyCertSign".to_owned()));
+            return Err(fail(
+                "issues a certificate but keyUsage lacks keyCertSign".to_owned(),
+            ));
         }
     } else {
         if basic_constraints.is_some_and(|constraints| constraints.ca) {
-            return Err(fail("is a CA (basicConstraints CA=true); expected an end-entity certificate".to_owned()));
+            return Err(fail(
+                "is a CA (basicConstraints CA=true); expected an end-entity certificate".to_owned(),
+            ));
         }
         if key_usage.is_some_and(|usage| !usage.digital_signature()) {
-            return Err(fail("has keyUsage without digitalSignature, so it cannot sign the document".to_owned()));
+            return Err(fail(
+                "has keyUsage without digitalSignature, so it cannot sign the document".to_owned(),
+            ));
         }
     }
     Ok(())
