@@ -1,11 +1,11 @@
 //! AWS Nitro Enclaves attestation documents: parsing, verification, the development
 //! simulator and the sources that produce documents.
 
-pub mod pcr;
 pub mod cbor;
 pub mod cose;
 pub mod document;
+pub mod pcr;
 pub mod roots;
+pub mod sim;
 pub mod verify;
 pub mod x509;
-pub mod sim;

@@ -14,9 +14,7 @@ use enclave_broker::attestation::cbor::{CborErrorKind, Encoder};
 use enclave_broker::attestation::cose::{CoseError, ES384_PROTECTED_HEADER};
 use enclave_broker::attestation::pcr::PcrIndex;
 use enclave_broker::attestation::sim::{SimSigner, SimulatedEnclave};
-use enclave_broker::attestation::verify::{
-    TrustRoot, VerifyError, VerifyOptions, inspect, verify,
-};
+use enclave_broker::attestation::verify::{TrustRoot, VerifyError, VerifyOptions, inspect, verify};
 
 /// A production document with public_key, user_data and nonce set.
 const REAL: &str = "eternis_2024-07-31_prod.cbor";
@@ -49,6 +47,7 @@ fn with_cabundle(bytes: &[u8], cabundle: &[Vec<u8>]) -> Vec<u8> {
                 for certificate in cabundle {
                     encoder.bytes(certificate);
                 }
+                encoder
             })
         })
     });
@@ -104,14 +103,14 @@ fn real_document_mutations_rejected() {
         .certificate()
         .to_vec();
     let payload = rewrite_payload(&split_sign1(&bytes).payload, |field, _| {
-        (field == "certificate").then(|| encoded(|encoder| {
-            encoder.bytes(&other_leaf);
-        }))
+        (field == "certificate").then(|| encoded(|encoder| encoder.bytes(&other_leaf)))
     });
     let error = real_rejected(&with_payload(&bytes, &payload));
     assert_eq!(error.rule(), "chain.issuer");
     assert!(
-        error.to_string().starts_with("leaf certificate has issuer "),
+        error
+            .to_string()
+            .starts_with("leaf certificate has issuer "),
         "{error}"
     );
 
@@ -159,7 +158,10 @@ fn high_s_and_low_s_forms_both_verify() {
         "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973",
     )
     .unwrap();
-    for name in ["eternis_2024-07-31_prod.cbor", "evervault_2022-10-13_prod.cbor"] {
+    for name in [
+        "eternis_2024-07-31_prod.cbor",
+        "evervault_2022-10-13_prod.cbor",
+    ] {
         let bytes = nitro(name);
         let parts = split_sign1(&bytes);
         let s = &parts.signature[48..];
@@ -194,29 +196,38 @@ impl Payload {
             for index in 0..16u64 {
                 encoder.unsigned(index).bytes(&[index as u8; 48]);
             }
+            encoder
         });
         let cabundle = encoded(|encoder| {
             encoder.array(signer.cabundle().len());
             for certificate in signer.cabundle() {
                 encoder.bytes(certificate);
             }
+            encoder
         });
         let mut payload = Self { entries: vec![] };
-        payload.set("module_id", encoded(|e| drop(e.text("i-sim0000000000000-enc0000000000000000"))));
-        payload.set("digest", encoded(|e| drop(e.text("SHA384"))));
-        payload.set("timestamp", encoded(|e| drop(e.unsigned(NOW_MS))));
+        payload.set(
+            "module_id",
+            encoded(|e| e.text("i-sim0000000000000-enc0000000000000000")),
+        );
+        payload.set("digest", encoded(|e| e.text("SHA384")));
+        payload.set("timestamp", encoded(|e| e.unsigned(NOW_MS)));
         payload.set("pcrs", pcrs);
-        payload.set("certificate", encoded(|e| drop(e.bytes(signer.certificate()))));
+        payload.set("certificate", encoded(|e| e.bytes(signer.certificate())));
         payload.set("cabundle", cabundle);
-        payload.set("public_key", encoded(|e| drop(e.null())));
-        payload.set("user_data", encoded(|e| drop(e.null())));
-        payload.set("nonce", encoded(|e| drop(e.bytes(&[1, 2, 3]))));
+        payload.set("public_key", encoded(|e| e.null()));
+        payload.set("user_data", encoded(|e| e.null()));
+        payload.set("nonce", encoded(|e| e.bytes(&[1, 2, 3])));
         payload
     }
 
     fn set(&mut self, name: &str, value: Vec<u8>) -> &mut Self {
-        let key = encoded(|e| drop(e.text(name)));
-        match self.entries.iter_mut().find(|(existing, _)| *existing == key) {
+        let key = encoded(|e| e.text(name));
+        match self
+            .entries
+            .iter_mut()
+            .find(|(existing, _)| *existing == key)
+        {
             Some(entry) => entry.1 = value,
             None => self.entries.push((key, value)),
         }
@@ -224,7 +235,7 @@ impl Payload {
     }
 
     fn remove(&mut self, name: &str) -> &mut Self {
-        let key = encoded(|e| drop(e.text(name)));
+        let key = encoded(|e| e.text(name));
         self.entries.retain(|(existing, _)| *existing != key);
         self
     }
@@ -288,7 +299,13 @@ fn sim_signed_valid_payload_verifies() {
     let fixture = sim_fixture();
     let payload = Payload::valid(&fixture.signer);
     assert!(verify(&fixture.sign(&payload.encode()), &fixture.options).is_ok());
-    assert!(verify(&fixture.sign(&payload.encode_indefinite()), &fixture.options).is_ok());
+    assert!(
+        verify(
+            &fixture.sign(&payload.encode_indefinite()),
+            &fixture.options
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -297,109 +314,192 @@ fn sim_signed_field_mutations_rejected() {
     let valid = || Payload::valid(&fixture.signer);
     let pcrs_with = |key: Vec<u8>, value: Vec<u8>| {
         encoded(|encoder| {
-            encoder.map(2).unsigned(0).bytes(&[0; 48]).raw(&key).raw(&value);
+            encoder
+                .map(2)
+                .unsigned(0)
+                .bytes(&[0; 48])
+                .raw(&key)
+                .raw(&value)
         })
     };
     let cases: Vec<(&str, Payload, &str, &str)> = vec![
         (
             "digest SHA256",
-            { let mut p = valid(); p.set("digest", encoded(|e| drop(e.text("SHA256")))); p },
+            {
+                let mut p = valid();
+                p.set("digest", encoded(|e| e.text("SHA256")));
+                p
+            },
             "payload.field",
             "payload field digest is \"SHA256\"; expected \"SHA384\"",
         ),
         (
             "PCR value of 32 bytes",
-            { let mut p = valid(); p.set("pcrs", pcrs_with(encoded(|e| drop(e.unsigned(3))), encoded(|e| drop(e.bytes(&[9; 32]))))); p },
+            {
+                let mut p = valid();
+                p.set(
+                    "pcrs",
+                    pcrs_with(encoded(|e| e.unsigned(3)), encoded(|e| e.bytes(&[9; 32]))),
+                );
+                p
+            },
             "payload.field",
             "payload field pcrs[3] is 32 bytes; expected 48 (SHA384)",
         ),
         (
             "PCR index 32",
-            { let mut p = valid(); p.set("pcrs", pcrs_with(encoded(|e| drop(e.unsigned(32))), encoded(|e| drop(e.bytes(&[9; 48]))))); p },
+            {
+                let mut p = valid();
+                p.set(
+                    "pcrs",
+                    pcrs_with(encoded(|e| e.unsigned(32)), encoded(|e| e.bytes(&[9; 48]))),
+                );
+                p
+            },
             "payload.field",
             "payload field pcrs has PCR index 32; expected 0 to 31",
         ),
         (
             "PCR index as text",
-            { let mut p = valid(); p.set("pcrs", pcrs_with(encoded(|e| drop(e.text("1"))), encoded(|e| drop(e.bytes(&[9; 48]))))); p },
+            {
+                let mut p = valid();
+                p.set(
+                    "pcrs",
+                    pcrs_with(encoded(|e| e.text("1")), encoded(|e| e.bytes(&[9; 48]))),
+                );
+                p
+            },
             "payload.field",
             "payload field pcrs key is a text string; expected an unsigned integer",
         ),
         (
             "empty pcrs",
-            { let mut p = valid(); p.set("pcrs", encoded(|e| drop(e.map(0)))); p },
+            {
+                let mut p = valid();
+                p.set("pcrs", encoded(|e| e.map(0)));
+                p
+            },
             "payload.field",
             "payload field pcrs has 0 entries; expected 1 to 32",
         ),
         (
             "empty module_id",
-            { let mut p = valid(); p.set("module_id", encoded(|e| drop(e.text("")))); p },
+            {
+                let mut p = valid();
+                p.set("module_id", encoded(|e| e.text("")));
+                p
+            },
             "payload.field",
             "payload field module_id is empty; expected a module id",
         ),
         (
             "1025-byte nonce",
-            { let mut p = valid(); p.set("nonce", encoded(|e| drop(e.bytes(&[7; 1025])))); p },
+            {
+                let mut p = valid();
+                p.set("nonce", encoded(|e| e.bytes(&[7; 1025])));
+                p
+            },
             "payload.field",
             "payload field nonce is 1025 bytes; the limit is 1024",
         ),
         (
             "1025-byte public_key",
-            { let mut p = valid(); p.set("public_key", encoded(|e| drop(e.bytes(&[7; 1025])))); p },
+            {
+                let mut p = valid();
+                p.set("public_key", encoded(|e| e.bytes(&[7; 1025])));
+                p
+            },
             "payload.field",
             "payload field public_key is 1025 bytes; the limit is 1024",
         ),
         (
             "public_key as text",
-            { let mut p = valid(); p.set("public_key", encoded(|e| drop(e.text("key")))); p },
+            {
+                let mut p = valid();
+                p.set("public_key", encoded(|e| e.text("key")));
+                p
+            },
             "payload.field",
             "payload field public_key is a text string; expected a byte string or null",
         ),
         (
             "timestamp zero",
-            { let mut p = valid(); p.set("timestamp", encoded(|e| drop(e.unsigned(0)))); p },
+            {
+                let mut p = valid();
+                p.set("timestamp", encoded(|e| e.unsigned(0)));
+                p
+            },
             "payload.field",
             "payload field timestamp is 0; expected milliseconds since 1970",
         ),
         (
             "negative timestamp",
-            { let mut p = valid(); p.set("timestamp", encoded(|e| drop(e.int(-1)))); p },
+            {
+                let mut p = valid();
+                p.set("timestamp", encoded(|e| e.int(-1)));
+                p
+            },
             "payload.field",
             "payload field timestamp is a negative integer; expected an unsigned integer",
         ),
         (
             "empty cabundle",
-            { let mut p = valid(); p.set("cabundle", encoded(|e| drop(e.array(0)))); p },
+            {
+                let mut p = valid();
+                p.set("cabundle", encoded(|e| e.array(0)));
+                p
+            },
             "payload.field",
             "payload field cabundle is empty; expected at least the root certificate",
         ),
         (
             "empty certificate",
-            { let mut p = valid(); p.set("certificate", encoded(|e| drop(e.bytes(&[])))); p },
+            {
+                let mut p = valid();
+                p.set("certificate", encoded(|e| e.bytes(&[])));
+                p
+            },
             "payload.field",
             "payload field certificate is 0 bytes; expected at least 1",
         ),
         (
             "1025-byte certificate",
-            { let mut p = valid(); p.set("certificate", encoded(|e| drop(e.bytes(&[0x30; 1025])))); p },
+            {
+                let mut p = valid();
+                p.set("certificate", encoded(|e| e.bytes(&[0x30; 1025])));
+                p
+            },
             "payload.field",
             "payload field certificate is 1025 bytes; the limit is 1024",
         ),
         (
             "both pcrs and nitrotpm_pcrs",
-            { let mut p = valid(); let pcrs = payload_field(&p.encode(), "pcrs"); p.set("nitrotpm_pcrs", pcrs); p },
+            {
+                let mut p = valid();
+                let pcrs = payload_field(&p.encode(), "pcrs");
+                p.set("nitrotpm_pcrs", pcrs);
+                p
+            },
             "payload.field",
             "payload field nitrotpm_pcrs appears together with pcrs; expected one of them",
         ),
         (
             "unknown field",
-            { let mut p = valid(); p.set("debug", encoded(|e| drop(e.bool(false)))); p },
+            {
+                let mut p = valid();
+                p.set("debug", encoded(|e| e.bool(false)));
+                p
+            },
             "payload.unknown_field",
             "payload has unknown field \"debug\"; expected only the fields NSM defines",
         ),
         (
             "integer key",
-            { let mut p = valid(); p.push_raw(encoded(|e| drop(e.unsigned(1))), encoded(|e| drop(e.null()))); p },
+            {
+                let mut p = valid();
+                p.push_raw(encoded(|e| e.unsigned(1)), encoded(|e| e.null()));
+                p
+            },
             "payload.structure",
             "payload key at byte ",
         ),
@@ -415,12 +515,22 @@ fn sim_signed_field_mutations_rejected() {
 #[test]
 fn sim_signed_payload_missing_fields_named() {
     let fixture = sim_fixture();
-    for field in ["module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle"] {
+    for field in [
+        "module_id",
+        "digest",
+        "timestamp",
+        "pcrs",
+        "certificate",
+        "cabundle",
+    ] {
         let mut payload = Payload::valid(&fixture.signer);
         payload.remove(field);
         let error = fixture.error(&payload);
         assert_eq!(error.rule(), "payload.field", "{field}");
-        assert_eq!(error.to_string(), format!("payload field {field} is missing"));
+        assert_eq!(
+            error.to_string(),
+            format!("payload field {field} is missing")
+        );
     }
 }
 
@@ -429,7 +539,7 @@ fn sim_signed_absent_optional_fields_accepted() {
     let fixture = sim_fixture();
     let mut payload = Payload::valid(&fixture.signer);
     payload.remove("public_key").remove("user_data");
-    payload.set("nonce", encoded(|e| drop(e.bytes(&[]))));
+    payload.set("nonce", encoded(|e| e.bytes(&[])));
     let verified = verify(&fixture.sign(&payload.encode()), &fixture.options).unwrap();
     assert_eq!(verified.document().public_key(), None);
     assert_eq!(verified.document().user_data(), None);
@@ -440,7 +550,7 @@ fn sim_signed_absent_optional_fields_accepted() {
 fn sim_signed_duplicate_key_rejected() {
     let fixture = sim_fixture();
     let mut payload = Payload::valid(&fixture.signer);
-    payload.push_raw(encoded(|e| drop(e.text("nonce"))), encoded(|e| drop(e.bytes(&[4]))));
+    payload.push_raw(encoded(|e| e.text("nonce")), encoded(|e| e.bytes(&[4])));
     let error = fixture.error(&payload);
     assert_eq!(error.rule(), "payload.cbor");
     let VerifyError::Payload(enclave_broker::attestation::document::DocumentError::Cbor(cbor)) =
@@ -462,11 +572,16 @@ fn sim_signed_trailing_bytes_after_payload_rejected() {
     let payload = [Payload::valid(&fixture.signer).encode(), vec![0xf6]].concat();
     let error = rejected(&fixture.sign(&payload), &fixture.options);
     assert_eq!(error.rule(), "payload.cbor");
-    assert!(error.to_string().contains("1 bytes after the end of the item"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("1 bytes after the end of the item"),
+        "{error}"
+    );
 }
 
 #[test]
-fn sim_signed_payload_that_is_not_a_map_rejected() {
+fn non_map_payload_rejected() {
     let fixture = sim_fixture();
     let error = rejected(&fixture.sign(&[0x80]), &fixture.options);
     assert_eq!(error.rule(), "payload.structure");

@@ -33,7 +33,12 @@ fn document_missing_three_bytes_is_invalid_cbor() {
     let error = verify(&bytes, &VerifyOptions::new(1_767_472_867_402)).unwrap_err();
     assert_eq!(error.rule(), "cose.cbor", "{error}");
     assert!(error.is_malformed());
-    assert!(error.to_string().starts_with("COSE_Sign1: invalid CBOR at byte "), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("COSE_Sign1: invalid CBOR at byte "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -69,12 +74,15 @@ fn self_signed_synthetic_document_rejected() {
     let document = split_sign1(&patched);
     let leaf = payload_field(&document.payload, "certificate");
     let payload = rewrite_payload(&document.payload, |field, _| {
-        (field == "cabundle").then(|| encoded(|encoder| {
-            encoder.array(1).raw(&leaf);
-        }))
+        (field == "cabundle").then(|| encoded(|encoder| encoder.array(1).raw(&leaf)))
     });
     let rebuilt = join_sign1(&document.protected, &payload, &document.signature);
     let error = verify(&rebuilt, &options).unwrap_err();
     assert_eq!(error.rule(), "chain.root", "{error}");
-    assert!(error.to_string().contains("trusted roots: aws-nitro-enclaves-g1"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("trusted roots: aws-nitro-enclaves-g1"),
+        "{error}"
+    );
 }

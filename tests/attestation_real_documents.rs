@@ -35,16 +35,26 @@ fn real_documents_verify_at_their_timestamp() {
         assert_eq!(document.module_id(), expected["module_id"], "{name}");
         assert_eq!(document.timestamp_ms(), timestamp_ms, "{name}");
         assert_eq!(document.digest(), "SHA384", "{name}");
-        assert_eq!(verified.trust_root_label(), "aws-nitro-enclaves-g1", "{name}");
+        assert_eq!(
+            verified.trust_root_label(),
+            "aws-nitro-enclaves-g1",
+            "{name}"
+        );
         assert_eq!(verified.checked_at_ms(), timestamp_ms, "{name}");
         assert_eq!(verified.bytes(), bytes.as_slice(), "{name}");
-        assert_eq!(verified.certificates().len(), document.cabundle().len() + 1, "{name}");
+        assert_eq!(
+            verified.certificates().len(),
+            document.cabundle().len() + 1,
+            "{name}"
+        );
 
         let expected_pcrs = expected["pcrs"].as_object().unwrap();
         assert_eq!(document.pcrs().len(), expected_pcrs.len(), "{name}");
         for (index, value) in expected_pcrs {
             let index = PcrIndex::parse_decimal(index).unwrap();
-            let found = document.pcr(index).unwrap_or_else(|| panic!("{name}: no PCR{index}"));
+            let found = document
+                .pcr(index)
+                .unwrap_or_else(|| panic!("{name}: no PCR{index}"));
             assert_eq!(found.to_hex(), value.as_str().unwrap(), "{name} PCR{index}");
         }
 
@@ -108,11 +118,7 @@ fn debug_document_with_pcr4_set_is_debug_mode() {
 fn debug_mode_matches_fixture_names() {
     for (name, _) in expected_documents() {
         let document = inspect(&nitro(&name)).unwrap();
-        assert_eq!(
-            document.is_debug_mode(),
-            name.contains("_debug"),
-            "{name}"
-        );
+        assert_eq!(document.is_debug_mode(), name.contains("_debug"), "{name}");
     }
 }
 
@@ -141,7 +147,10 @@ fn nitrotpm_document_rejected_when_enclave_required() {
     let options = attestation_common::options_at_document_time(&bytes);
     let error = verify(&bytes, &options).unwrap_err();
     assert_eq!(error.rule(), "kind.not_enclave");
-    assert!(error.to_string().starts_with("not an enclave document"), "{error}");
+    assert!(
+        error.to_string().starts_with("not an enclave document"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -154,5 +163,8 @@ fn nitrotpm_document_rejected_when_pcrs_expected() {
     options
         .expected_pcrs
         .insert(index, document.pcr(index).unwrap().clone());
-    assert_eq!(verify(&bytes, &options).unwrap_err().rule(), "kind.not_enclave");
+    assert_eq!(
+        verify(&bytes, &options).unwrap_err().rule(),
+        "kind.not_enclave"
+    );
 }

@@ -72,7 +72,13 @@ fn simulated_document_has_nsm_shape() {
     assert_eq!(document.document().user_data(), None);
     assert_eq!(document.document().nonce(), None);
     assert_eq!(document.document().pcrs().len(), 16);
-    assert!(document.document().pcrs().values().all(|value| value.as_bytes().len() == 48));
+    assert!(
+        document
+            .document()
+            .pcrs()
+            .values()
+            .all(|value| value.as_bytes().len() == 48)
+    );
 }
 
 #[test]
@@ -100,13 +106,15 @@ fn simulated_document_rejected_with_aws_root() {
     let error = verify(&bytes, &VerifyOptions::new(NOW_MS)).unwrap_err();
     assert_eq!(error.rule(), "chain.root");
     assert!(
-        error.to_string().starts_with("cabundle[0] is not a trusted root (SHA-256 "),
+        error
+            .to_string()
+            .starts_with("cabundle[0] is not a trusted root (SHA-256 "),
         "{error}"
     );
 }
 
 #[test]
-fn init_on_existing_dir_keeps_root_and_replaces_given_pcrs() {
+fn reinit_keeps_root_replaces_pcrs() {
     let dir = tempfile::tempdir().unwrap();
     let first = SimulatedEnclave::init(dir.path(), &BTreeMap::new()).unwrap();
     let root_before = std::fs::read(first.root_pem_path()).unwrap();
@@ -141,7 +149,8 @@ fn default_pcrs_are_nonzero_for_image_and_signer() {
         let expected_nonzero = [0, 1, 2, 3, 4, 8].contains(&index.get());
         assert_eq!(!value.is_zero(), expected_nonzero, "PCR{index}");
     }
-    let expected_pcr0 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, b"enclave-broker sim PCR0");
+    let expected_pcr0 =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, b"enclave-broker sim PCR0");
     assert_eq!(sim.pcrs()[&pcr(0)].as_bytes(), expected_pcr0.as_ref());
 }
 
@@ -149,7 +158,11 @@ fn default_pcrs_are_nonzero_for_image_and_signer() {
 fn debug_pcrs_given_to_init_make_debug_document() {
     let dir = tempfile::tempdir().unwrap();
     let zero = PcrValue::from_bytes(&[0; 48]).unwrap();
-    let pcrs = BTreeMap::from([(pcr(0), zero.clone()), (pcr(1), zero.clone()), (pcr(2), zero)]);
+    let pcrs = BTreeMap::from([
+        (pcr(0), zero.clone()),
+        (pcr(1), zero.clone()),
+        (pcr(2), zero),
+    ]);
     let sim = SimulatedEnclave::init(dir.path(), &pcrs).unwrap();
     let bytes = sim.attest(None, None, None, NOW_MS).unwrap();
     let verified = verify(&bytes, &sim_options(&sim, NOW_MS)).unwrap();
@@ -180,9 +193,15 @@ fn load_of_missing_dir_suggests_init() {
     let error = SimulatedEnclave::load(&missing).err().unwrap();
     assert!(matches!(error, SimError::NotInitialized { .. }));
     let message = error.to_string();
-    assert!(message.contains(&missing.display().to_string()), "{message}");
     assert!(
-        message.contains(&format!("enclave-broker sim init --dir {}", missing.display())),
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "enclave-broker sim init --dir {}",
+            missing.display()
+        )),
         "{message}"
     );
 }
@@ -193,7 +212,11 @@ fn init_creates_private_files() {
     let dir = parent.path().join("sim");
     SimulatedEnclave::init(&dir, &BTreeMap::new()).unwrap();
     let mode = |name: &str| {
-        std::fs::metadata(dir.join(name)).unwrap().permissions().mode() & 0o777
+        std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
     };
     assert_eq!(mode(""), 0o700);
     assert_eq!(mode("root-key.pem"), 0o600);
@@ -210,7 +233,10 @@ fn load_rejects_key_readable_by_others() {
     let key = dir.path().join("root-key.pem");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let error = SimulatedEnclave::load(dir.path()).err().unwrap();
-    assert!(matches!(error, SimError::InsecurePermissions { .. }), "{error}");
+    assert!(
+        matches!(error, SimError::InsecurePermissions { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -227,7 +253,7 @@ fn init_rejects_sha256_sized_pcr() {
 }
 
 #[test]
-fn verify_error_for_sim_document_is_denied_not_malformed() {
+fn untrusted_sim_root_is_denied() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimulatedEnclave::init(dir.path(), &BTreeMap::new()).unwrap();
     let bytes = sim.attest(None, None, None, NOW_MS).unwrap();

@@ -71,9 +71,15 @@ fn real_documents_rejected_before_leaf_not_before() {
 
         assert_eq!(error.rule(), "chain.validity", "{name}: {error}");
         let message = error.to_string();
-        assert!(message.starts_with("leaf certificate ("), "{name}: {message}");
         assert!(
-            message.contains(&format!("is not valid before {} (notBefore)", format_time_ms(leaf))),
+            message.starts_with("leaf certificate ("),
+            "{name}: {message}"
+        );
+        assert!(
+            message.contains(&format!(
+                "is not valid before {} (notBefore)",
+                format_time_ms(leaf)
+            )),
             "{name}: {message}"
         );
     }
@@ -95,9 +101,10 @@ fn leaf_accepted_until_not_after_and_rejected_after() {
     assert!(verify(&bytes, &without_skew(not_after)).is_ok());
     let error = verify(&bytes, &without_skew(not_after + 1_000)).unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains(&format!("expired at {} (notAfter)", format_time_ms(not_after))),
+        error.to_string().contains(&format!(
+            "expired at {} (notAfter)",
+            format_time_ms(not_after)
+        )),
         "{error}"
     );
 

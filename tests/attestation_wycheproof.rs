@@ -7,7 +7,8 @@ use attestation_common::read_fixture;
 use enclave_broker::attestation::cose::verify_es384;
 use enclave_broker::attestation::x509::verify_ecdsa_p384_sha384_der;
 
-type VerifyFn = fn(&[u8], &[u8], &[u8]) -> Result<(), enclave_broker::attestation::cose::SignatureRejected>;
+type VerifyFn =
+    fn(&[u8], &[u8], &[u8]) -> Result<(), enclave_broker::attestation::cose::SignatureRejected>;
 
 /// Runs every vector and returns (valid, invalid) counts; fails on the first disagreement.
 fn run(file: &str, verify_signature: VerifyFn) -> (usize, usize) {
@@ -24,11 +25,19 @@ fn run(file: &str, verify_signature: VerifyFn) -> (usize, usize) {
             let result = verify_signature(&public_key, &message, &signature);
             match test["result"].as_str().unwrap() {
                 "valid" => {
-                    assert!(result.is_ok(), "{file} tcId {id} ({}) rejected", test["comment"]);
+                    assert!(
+                        result.is_ok(),
+                        "{file} tcId {id} ({}) rejected",
+                        test["comment"]
+                    );
                     counts.0 += 1;
                 }
                 "invalid" => {
-                    assert!(result.is_err(), "{file} tcId {id} ({}) accepted", test["comment"]);
+                    assert!(
+                        result.is_err(),
+                        "{file} tcId {id} ({}) accepted",
+                        test["comment"]
+                    );
                     counts.1 += 1;
                 }
                 other => panic!("{file} tcId {id}: unexpected result {other}"),
@@ -40,7 +49,10 @@ fn run(file: &str, verify_signature: VerifyFn) -> (usize, usize) {
 
 #[test]
 fn p1363_vectors_match_cose_verifier() {
-    let counts = run("wycheproof/ecdsa_secp384r1_sha384_p1363_test.json", verify_es384);
+    let counts = run(
+        "wycheproof/ecdsa_secp384r1_sha384_p1363_test.json",
+        verify_es384,
+    );
     assert_eq!(counts, (193, 87));
 }
 

@@ -165,7 +165,7 @@ pub fn verify_es384(
 #[error("signature does not verify")]
 pub struct SignatureRejected;
 
-/// Why bytes are not a COSE_Sign1 this verifier accepts.
+/// Error for bytes that are not a COSE_Sign1 this verifier accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoseError {
@@ -377,7 +377,11 @@ mod tests {
 
     #[test]
     fn rejects_other_tag() {
-        let bytes = [&[0xd8, 0x62][..], &sign1(&ES384_PROTECTED_HEADER, &[0xa0], 96)].concat();
+        let bytes = [
+            &[0xd8, 0x62][..],
+            &sign1(&ES384_PROTECTED_HEADER, &[0xa0], 96),
+        ]
+        .concat();
         assert_eq!(
             CoseSign1::parse(&bytes).unwrap_err(),
             CoseError::Tag { found: 98 }

@@ -29,7 +29,7 @@ pub struct TrustRoot {
 }
 
 impl TrustRoot {
-    /// The AWS Nitro Enclaves root (G1). Its pinned SHA-256 is not computed from the embedded
+    /// Returns the AWS Nitro Enclaves root (G1). Its pinned SHA-256 is not computed from the embedded
     /// bytes: a root matches only when a certificate equals the embedded DER and also hashes to
     /// the pin, so embedded bytes that drifted from the pin would match nothing.
     pub fn aws_nitro_enclaves_g1() -> Self {
@@ -105,7 +105,7 @@ impl fmt::Debug for TrustRoot {
     }
 }
 
-/// Why a development root could not be loaded.
+/// Error from loading a development root.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustRootError {
@@ -124,7 +124,8 @@ pub enum TrustRootError {
 mod tests {
     use super::*;
 
-    const AWS_ROOT_PEM: &[u8] = include_bytes!("../../tests/fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
+    const AWS_ROOT_PEM: &[u8] =
+        include_bytes!("../../tests/fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
 
     #[test]
     fn embedded_aws_root_hashes_to_pin() {

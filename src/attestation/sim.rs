@@ -1,12 +1,17 @@
 //! A simulated enclave for development: it issues attestation documents shaped like NSM's,
 //! signed under a local development root instead of AWS's.
 //!
-//! Documents match what NSM sends: an untagged COSE_Sign1 with protected header `A1 01 38 22`
-//! (ES384) and an empty unprotected map; a definite-length payload map with every field
-//! present (`public_key`, `user_data` and `nonce` null when not given); 16 PCRs of 48 bytes; a
-//! `cabundle` of root, regional, zonal and instance CA certificates (root first). The chain
-//! below the root and the leaf key are issued fresh for every document, the leaf valid from one
-//! minute before the document time to three hours after it, as AWS's leaves are.
+//! Documents match what NSM sends:
+//!
+//! - an untagged COSE_Sign1 with protected header `A1 01 38 22` (ES384) and an empty
+//!   unprotected map;
+//! - a definite-length payload map with every field present, and `public_key`, `user_data`
+//!   and `nonce` null when not given;
+//! - 16 PCRs of 48 bytes;
+//! - a `cabundle` of root, regional, zonal and instance CA certificates, root first.
+//!
+//! The chain below the root and the leaf key are issued fresh for every document. The leaf is
+//! valid from one minute before the document time to three hours after it, as AWS's leaves are.
 //!
 //! Documents verify with `TrustRoot::from_pem` of `root.pem` and are rejected (`chain.root`)
 //! with the AWS root. Like NSM's hypervisor, the simulator does not enforce the 1024-byte limit
@@ -76,10 +81,16 @@ impl SimulatedEnclave {
             (Some(_), true) => load_root(dir)?,
             (None, false) => create_root(dir)?,
             (certificate, _) => {
-                let missing = if certificate.is_none() { ROOT_CERT_FILE } else { ROOT_KEY_FILE };
+                let missing = if certificate.is_none() {
+                    ROOT_CERT_FILE
+                } else {
+                    ROOT_KEY_FILE
+                };
                 return Err(SimError::Inconsistent {
                     dir: dir.to_owned(),
-                    detail: format!("{missing} is missing; remove the directory and run init again"),
+                    detail: format!(
+                        "{missing} is missing; remove the directory and run init again"
+                    ),
                 });
             }
         };
@@ -107,10 +118,11 @@ impl SimulatedEnclave {
             });
         }
         let (root_der, root_key) = load_root(dir)?;
-        let contents = state::read_optional(dir, PCRS_FILE)?.ok_or_else(|| SimError::Inconsistent {
-            dir: dir.to_owned(),
-            detail: format!("{PCRS_FILE} is missing; run init again to write it"),
-        })?;
+        let contents =
+            state::read_optional(dir, PCRS_FILE)?.ok_or_else(|| SimError::Inconsistent {
+                dir: dir.to_owned(),
+                detail: format!("{PCRS_FILE} is missing; run init again to write it"),
+            })?;
         let pcrs = state::decode_pcrs(dir, &contents)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -128,7 +140,11 @@ impl SimulatedEnclave {
         nonce: Option<&[u8]>,
         now_ms: u64,
     ) -> Result<Vec<u8>, SimError> {
-        let fields = [("public_key", public_key), ("user_data", user_data), ("nonce", nonce)];
+        let fields = [
+            ("public_key", public_key),
+            ("user_data", user_data),
+            ("nonce", nonce),
+        ];
         for (field, value) in fields {
             let length = value.map_or(0, <[u8]>::len);
             if length > SIM_MAX_FIELD_LEN {
@@ -153,7 +169,9 @@ impl SimulatedEnclave {
         payload.text("timestamp").unsigned(now_ms);
         payload.text("pcrs").map(self.pcrs.len());
         for (index, value) in &self.pcrs {
-            payload.unsigned(u64::from(index.get())).bytes(value.as_bytes());
+            payload
+                .unsigned(u64::from(index.get()))
+                .bytes(value.as_bytes());
         }
         payload.text("certificate").bytes(signer.certificate());
         payload.text("cabundle").array(signer.cabundle().len());
@@ -185,28 +203,32 @@ impl SimulatedEnclave {
         self.dir.join(ROOT_CERT_FILE)
     }
 
-    /// The development root as a trust root labelled with its path.
+    /// Returns the development root as a trust root, labelled with the path of `root.pem`.
     pub fn trust_root(&self) -> Result<TrustRoot, SimError> {
         let label = self.root_pem_path().display().to_string();
         TrustRoot::from_der(self.root_der.clone(), label).map_err(SimError::TrustRoot)
     }
 }
 
-/// The default PCR set: see [`SimulatedEnclave::init`].
+/// Returns the default PCR set described at [`SimulatedEnclave::init`].
 pub fn default_pcrs() -> BTreeMap<PcrIndex, PcrValue> {
-    (0..SIM_PCR_COUNT)
-        .filter_map(|index| PcrIndex::new(u64::from(index)).ok())
-        .map(|index| {
-            let value = if SIM_DEFAULT_NONZERO_PCRS.contains(&index.get()) {
-                let label = format!("enclave-broker sim PCR{index}");
-                digest(&SHA384, label.as_bytes()).as_ref().to_vec()
-            } else {
-                vec![0; SHA384_LEN]
-            };
-            // Both branches produce SHA384_LEN bytes, a valid PCR length.
-            (index, PcrValue::from_bytes(&value).unwrap_or_else(|_| unreachable!()))
-        })
-        .collect()
+    let mut pcrs = BTreeMap::new();
+    for number in 0..SIM_PCR_COUNT {
+        let value = if SIM_DEFAULT_NONZERO_PCRS.contains(&number) {
+            let label = format!("enclave-broker sim PCR{number}");
+            digest(&SHA384, label.as_bytes()).as_ref().to_vec()
+        } else {
+            vec![0; SHA384_LEN]
+        };
+        // Indexes below 16 and 48-byte values are always valid, so nothing is skipped here.
+        if let (Ok(index), Ok(value)) = (
+            PcrIndex::new(u64::from(number)),
+            PcrValue::from_bytes(&value),
+        ) {
+            pcrs.insert(index, value);
+        }
+    }
+    pcrs
 }
 
 fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
@@ -214,10 +236,12 @@ fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
     let root_der = ca::root_certificate(&root_key)?;
     let key_pem = Zeroizing::new(root_key.serialize_pem());
     state::write_file(dir, ROOT_KEY_FILE, key_pem.as_bytes(), PRIVATE_MODE)?;
-    let certificate_pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &root_der)
-        .map_err(|error| SimError::Certificate {
-            detail: error.to_string(),
-        })?;
+    let certificate_pem =
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &root_der).map_err(
+            |error| SimError::Certificate {
+                detail: error.to_string(),
+            },
+        )?;
     state::write_file(dir, ROOT_CERT_FILE, certificate_pem.as_bytes(), PUBLIC_MODE)?;
     Ok((root_der, root_key))
 }
@@ -225,7 +249,8 @@ fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
 /// Reads the root certificate and key, and checks that they belong together.
 fn load_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
     let certificate_pem = state::read_optional(dir, ROOT_CERT_FILE)?.unwrap_or_default();
-    let root = TrustRoot::from_pem(&certificate_pem, ROOT_CERT_FILE.to_owned()).map_err(SimError::TrustRoot)?;
+    let root = TrustRoot::from_pem(&certificate_pem, ROOT_CERT_FILE.to_owned())
+        .map_err(SimError::TrustRoot)?;
 
     state::check_private(dir, ROOT_KEY_FILE)?;
     let key_bytes = Zeroizing::new(state::read_optional(dir, ROOT_KEY_FILE)?.unwrap_or_default());
@@ -234,17 +259,19 @@ fn load_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
         path: key_path.clone(),
         detail: "not UTF-8 PEM text".to_owned(),
     })?;
-    let root_key = KeyPair::from_pem_and_sign_algo(key_pem, &PKCS_ECDSA_P384_SHA384).map_err(|error| {
-        SimError::InvalidState {
-            path: key_path.clone(),
-            detail: format!("not a P-384 PKCS#8 private key: {error}"),
-        }
-    })?;
+    let root_key =
+        KeyPair::from_pem_and_sign_algo(key_pem, &PKCS_ECDSA_P384_SHA384).map_err(|error| {
+            SimError::InvalidState {
+                path: key_path.clone(),
+                detail: format!("not a P-384 PKCS#8 private key: {error}"),
+            }
+        })?;
 
-    let certificate = ParsedCertificate::parse(root.der()).map_err(|error| SimError::InvalidState {
-        path: dir.join(ROOT_CERT_FILE),
-        detail: error.to_string(),
-    })?;
+    let certificate =
+        ParsedCertificate::parse(root.der()).map_err(|error| SimError::InvalidState {
+            path: dir.join(ROOT_CERT_FILE),
+            detail: error.to_string(),
+        })?;
     if certificate.public_key() != root_key.public_key_raw() {
         return Err(SimError::Inconsistent {
             dir: dir.to_owned(),
@@ -254,7 +281,7 @@ fn load_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
     Ok((root.der().to_vec(), root_key))
 }
 
-/// Why the simulator could not set up, load or issue.
+/// Error from setting up, loading or issuing with the simulator.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {

@@ -18,8 +18,8 @@
 
 mod error;
 
-pub use error::{ErrorCause, PcrMismatch, VerifyError};
 pub use super::roots::{TrustRoot, TrustRootError};
+pub use error::{ErrorCause, PcrMismatch, VerifyError};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub const MAX_DOCUMENT_LEN: usize = 64 * 1024;
 /// Clock skew [`VerifyOptions::new`] allows.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(60);
 
-/// What a document is checked against.
+/// Verification settings: trust roots, verification time and expectations.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     /// Certificates accepted as `cabundle[0]`; at least one.
@@ -95,12 +95,12 @@ impl VerifiedDocument {
         &self.trust_root_label
     }
 
-    /// The verification time used, in milliseconds since the UNIX epoch.
+    /// Returns the verification time used, in milliseconds since the UNIX epoch.
     pub fn checked_at_ms(&self) -> u64 {
         self.checked_at_ms
     }
 
-    /// The COSE_Sign1 bytes that were verified.
+    /// Returns the COSE_Sign1 bytes that were verified.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -184,7 +184,11 @@ fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
     if options.expected_nonce.as_ref().is_some_and(Vec::is_empty) {
         return invalid("expected nonce is empty; give at least one byte or none".to_owned());
     }
-    if options.expected_public_key.as_ref().is_some_and(Vec::is_empty) {
+    if options
+        .expected_public_key
+        .as_ref()
+        .is_some_and(Vec::is_empty)
+    {
         return invalid("expected public key is empty; give at least one byte or none".to_owned());
     }
     for (index, value) in &options.expected_pcrs {

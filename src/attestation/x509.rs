@@ -31,7 +31,7 @@ pub const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.
 /// Length of an uncompressed P-384 point: 0x04 || x || y.
 pub const P384_POINT_LEN: usize = 97;
 
-/// Where a certificate sits in the document: an index of `cabundle` (0 is the root), or the
+/// Position of a certificate in the document: an index of `cabundle` (0 is the root), or the
 /// leaf (`certificate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificatePosition {
@@ -72,8 +72,11 @@ impl<'a> ParsedCertificate<'a> {
     pub fn parse(der: &'a [u8]) -> Result<Self, CertificateError> {
         let malformed = |detail: String| CertificateError::Malformed { detail };
 
-        let certificate = Certificate::from_der(der).map_err(|error| malformed(error.to_string()))?;
-        let reencoded = certificate.to_der().map_err(|error| malformed(error.to_string()))?;
+        let certificate =
+            Certificate::from_der(der).map_err(|error| malformed(error.to_string()))?;
+        let reencoded = certificate
+            .to_der()
+            .map_err(|error| malformed(error.to_string()))?;
         if reencoded != der {
             return Err(malformed("encoding is not canonical DER".to_owned()));
         }
@@ -100,7 +103,7 @@ impl<'a> ParsedCertificate<'a> {
         self.der
     }
 
-    /// The `tbsCertificate` bytes as received: what the issuer signed.
+    /// Returns the `tbsCertificate` bytes as received, which the issuer signed.
     pub fn tbs(&self) -> &'a [u8] {
         self.tbs
     }
@@ -109,7 +112,7 @@ impl<'a> ParsedCertificate<'a> {
         &self.certificate
     }
 
-    /// The subject's public key as an uncompressed P-384 point.
+    /// Returns the subject's public key as an uncompressed P-384 point.
     pub fn public_key(&self) -> &[u8] {
         &self.public_key
     }
@@ -122,7 +125,7 @@ impl<'a> ParsedCertificate<'a> {
         self.certificate.tbs_certificate().issuer()
     }
 
-    /// The subject's common name, or the whole subject when it has none; for messages.
+    /// Returns the subject's common name for messages, or the whole subject when it has none.
     pub fn subject_label(&self) -> String {
         match self.subject().common_name() {
             Ok(Some(common_name)) => format!("CN={}", common_name.value()),
@@ -143,7 +146,10 @@ impl<'a> ParsedCertificate<'a> {
     }
 
     /// Checks that `issuer`'s key signed this certificate.
-    pub fn verify_signed_by(&self, issuer: &ParsedCertificate<'_>) -> Result<(), SignatureRejected> {
+    pub fn verify_signed_by(
+        &self,
+        issuer: &ParsedCertificate<'_>,
+    ) -> Result<(), SignatureRejected> {
         verify_ecdsa_p384_sha384_der(&issuer.public_key, self.tbs, &self.signature)
     }
 

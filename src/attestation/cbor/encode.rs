@@ -24,11 +24,13 @@ impl Encoder {
             24..=0xff => self.buffer.extend_from_slice(&[major | 24, argument as u8]),
             0x100..=0xffff => {
                 self.buffer.push(major | 25);
-                self.buffer.extend_from_slice(&(argument as u16).to_be_bytes());
+                self.buffer
+                    .extend_from_slice(&(argument as u16).to_be_bytes());
             }
             0x1_0000..=0xffff_ffff => {
                 self.buffer.push(major | 26);
-                self.buffer.extend_from_slice(&(argument as u32).to_be_bytes());
+                self.buffer
+                    .extend_from_slice(&(argument as u32).to_be_bytes());
             }
             _ => {
                 self.buffer.push(major | 27);

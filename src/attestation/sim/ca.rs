@@ -41,7 +41,7 @@ pub(super) fn root_certificate(root_key: &KeyPair) -> Result<Vec<u8>, SimError> 
     Ok(certificate.der().to_vec())
 }
 
-/// The root's parameters. They are rebuilt the same way on every load, so the issuer name
+/// Builds the root's parameters. They are rebuilt the same way on every load, so the issuer name
 /// written into intermediates matches the subject of the stored root certificate.
 fn root_params() -> Result<CertificateParams, SimError> {
     let mut params = CertificateParams::default();
@@ -91,7 +91,9 @@ impl SimSigner {
             params.not_after = now + lifetime;
             let certificate = match &issuer_key {
                 None => params.signed_by(&key, &root),
-                Some(parent) => params.signed_by(&key, &Issuer::from_params(&issuer_params, parent)),
+                Some(parent) => {
+                    params.signed_by(&key, &Issuer::from_params(&issuer_params, parent))
+                }
             }
             .map_err(certificate_error)?;
             cabundle.push(certificate.der().to_vec());
@@ -117,11 +119,15 @@ impl SimSigner {
         params.not_before = now - BACKDATE;
         params.not_after = now + LEAF_LIFETIME;
         let certificate = params
-            .signed_by(&leaf_key, &Issuer::from_params(&issuer_params, &instance_key))
+            .signed_by(
+                &leaf_key,
+                &Issuer::from_params(&issuer_params, &instance_key),
+            )
             .map_err(certificate_error)?;
 
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, leaf_key.serialized_der())
-            .map_err(|error| SimError::Signing {
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, leaf_key.serialized_der())
+                .map_err(|error| SimError::Signing {
                 detail: format!("leaf key: {error}"),
             })?;
         Ok(Self {
@@ -131,12 +137,12 @@ impl SimSigner {
         })
     }
 
-    /// The leaf certificate (DER).
+    /// Returns the leaf certificate (DER).
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }
 
-    /// Root, regional, zonal and instance CA certificates (DER), root first.
+    /// Returns the root, regional, zonal and instance CA certificates (DER), root first.
     pub fn cabundle(&self) -> &[Vec<u8>] {
         &self.cabundle
     }

@@ -49,7 +49,12 @@ pub(super) fn prepare_dir(dir: &Path) -> Result<(), SimError> {
 }
 
 /// Writes `contents` to `dir/name` with `mode`, replacing any previous file atomically.
-pub(super) fn write_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<(), SimError> {
+pub(super) fn write_file(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), SimError> {
     let path = dir.join(name);
     let temporary = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     match fs::remove_file(&temporary) {
@@ -103,13 +108,16 @@ pub(super) fn encode_pcrs(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> Vec<u8> {
         .iter()
         .map(|(index, value)| (index.to_string(), serde_json::Value::String(value.to_hex())))
         .collect();
-    // Serializing a map of strings cannot fail, so the default is never used.
+    // serde_json fails only on map keys that are not strings, so the default is never used.
     let mut text = serde_json::to_string_pretty(&object).unwrap_or_default();
     text.push('\n');
     text.into_bytes()
 }
 
-pub(super) fn decode_pcrs(dir: &Path, contents: &[u8]) -> Result<BTreeMap<PcrIndex, PcrValue>, SimError> {
+pub(super) fn decode_pcrs(
+    dir: &Path,
+    contents: &[u8],
+) -> Result<BTreeMap<PcrIndex, PcrValue>, SimError> {
     let path = dir.join(PCRS_FILE);
     let invalid = |detail: String| SimError::InvalidState {
         path: path.clone(),
@@ -119,7 +127,8 @@ pub(super) fn decode_pcrs(dir: &Path, contents: &[u8]) -> Result<BTreeMap<PcrInd
         serde_json::from_slice(contents).map_err(|error| invalid(error.to_string()))?;
     let mut pcrs = BTreeMap::new();
     for (index, value) in object {
-        let parsed_index = PcrIndex::parse_decimal(&index).map_err(|error| invalid(error.to_string()))?;
+        let parsed_index =
+            PcrIndex::parse_decimal(&index).map_err(|error| invalid(error.to_string()))?;
         let text = value
             .as_str()
             .ok_or_else(|| invalid(format!("PCR{index} is not a string of 96 hex digits")))?;

@@ -33,7 +33,7 @@ impl VerifiedChain {
         &self.root_label
     }
 
-    /// The leaf's public key, an uncompressed P-384 point.
+    /// Returns the leaf's public key, an uncompressed P-384 point.
     pub fn leaf_public_key(&self) -> &[u8] {
         &self.leaf_public_key
     }
@@ -44,7 +44,7 @@ impl VerifiedChain {
     }
 }
 
-/// Why a certificate chain was rejected.
+/// Error for a certificate chain that was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
@@ -167,19 +167,28 @@ pub fn verify_chain(
     for (index, certificate) in certificates.iter().enumerate() {
         let position = positions[index];
         if index > 0 {
-            check_issued_by(certificate, position, &certificates[index - 1], positions[index - 1])?;
+            check_issued_by(
+                certificate,
+                position,
+                &certificates[index - 1],
+                positions[index - 1],
+            )?;
         }
         check_extensions(certificate, position, index, certificates.len())?;
         check_validity(certificate, position, time_ms, skew_ms)?;
     }
 
+    // `certificates` ends with the leaf, so the default below is never used.
     Ok(VerifiedChain {
         root_label: root.label().to_owned(),
         leaf_public_key: certificates
             .last()
             .map(|leaf| leaf.public_key().to_vec())
             .unwrap_or_default(),
-        certificates: certificates.iter().map(ParsedCertificate::summary).collect(),
+        certificates: certificates
+            .iter()
+            .map(ParsedCertificate::summary)
+            .collect(),
     })
 }
 
@@ -241,7 +250,11 @@ fn check_extensions(
 
     let basic_constraints = tbs
         .get_extension::<BasicConstraints>()
-        .map_err(|error| fail(format!("has an invalid basicConstraints extension: {error}")))?
+        .map_err(|error| {
+            fail(format!(
+                "has an invalid basicConstraints extension: {error}"
+            ))
+        })?
         .map(|(_, constraints)| constraints);
     let key_usage = tbs
         .get_extension::<KeyUsage>()
@@ -265,14 +278,20 @@ fn check_extensions(
             )));
         }
         if key_usage.is_some_and(|usage| !usage.key_cert_sign()) {
-            return Err(fail("issues a certificate but keyUsage lacks keyCertSign".to_owned()));
+            return Err(fail(
+                "issues a certificate but keyUsage lacks keyCertSign".to_owned(),
+            ));
         }
     } else {
         if basic_constraints.is_some_and(|constraints| constraints.ca) {
-            return Err(fail("is a CA (basicConstraints CA=true); expected an end-entity certificate".to_owned()));
+            return Err(fail(
+                "is a CA (basicConstraints CA=true); expected an end-entity certificate".to_owned(),
+            ));
         }
         if key_usage.is_some_and(|usage| !usage.digital_signature()) {
-            return Err(fail("has keyUsage without digitalSignature, so it cannot sign the document".to_owned()));
+            return Err(fail(
+                "has keyUsage without digitalSignature, so it cannot sign the document".to_owned(),
+            ));
         }
     }
     Ok(())
