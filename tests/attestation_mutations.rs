@@ -152,6 +152,17 @@ fn truncated_documents_rejected_without_panic() {
 }
 
 #[test]
+fn single_byte_flips_rejected() {
+    let bytes = nitro(REAL);
+    let options = options_at_document_time(&bytes);
+    for position in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[position] ^= 0xff;
+        assert!(verify(&flipped, &options).is_err(), "byte {position}");
+    }
+}
+
+#[test]
 fn high_s_and_low_s_forms_both_verify() {
     // n, the order of the P-384 group.
     let order = hex::decode(

@@ -155,6 +155,13 @@ mod tests {
     }
 
     #[test]
+    fn rejects_pem_with_two_certificates() {
+        let pem = [AWS_ROOT_PEM, AWS_ROOT_PEM].concat();
+        let error = TrustRoot::from_pem(&pem, "bundle".to_owned()).unwrap_err();
+        assert!(matches!(error, TrustRootError::Pem { .. }), "{error}");
+    }
+
+    #[test]
     fn rejects_pem_of_private_key() {
         let pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         let error = TrustRoot::from_pem(pem, "dev".to_owned()).unwrap_err();

@@ -113,6 +113,25 @@ impl VerifiedDocument {
 
 /// Verifies `bytes` (an untagged or tag-18 COSE_Sign1) against `options`.
 pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument, VerifyError> {
+    let result = verify_checked(bytes, options);
+    match &result {
+        Ok(verified) => tracing::debug!(
+            root = verified.trust_root_label(),
+            module_id = verified.document().module_id(),
+            checked_at_ms = options.time_ms,
+            pcrs_compared = ?options.expected_pcrs.keys().map(|index| index.get()).collect::<Vec<_>>(),
+            "attestation document verified"
+        ),
+        Err(error) => tracing::debug!(
+            rule = error.rule(),
+            checked_at_ms = options.time_ms,
+            "attestation document rejected"
+        ),
+    }
+    result
+}
+
+fn verify_checked(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument, VerifyError> {
     check_options(options)?;
     let skew_ms = duration_ms(options.skew);
 
