@@ -47,6 +47,7 @@ fn with_cabundle(bytes: &[u8], cabundle: &[Vec<u8>]) -> Vec<u8> {
                 for certificate in cabundle {
                     encoder.bytes(certificate);
                 }
+                encoder
             })
         })
     });
@@ -102,11 +103,7 @@ fn real_document_mutations_rejected() {
         .certificate()
         .to_vec();
     let payload = rewrite_payload(&split_sign1(&bytes).payload, |field, _| {
-        (field == "certificate").then(|| {
-            encoded(|encoder| {
-                encoder.bytes(&other_leaf);
-            })
-        })
+        (field == "certificate").then(|| encoded(|encoder| encoder.bytes(&other_leaf)))
     });
     let error = real_rejected(&with_payload(&bytes, &payload));
     assert_eq!(error.rule(), "chain.issuer");
@@ -155,6 +152,17 @@ fn truncated_documents_rejected_without_panic() {
 }
 
 #[test]
+fn single_byte_flips_rejected() {
+    let bytes = nitro(REAL);
+    let options = options_at_document_time(&bytes);
+    for position in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[position] ^= 0xff;
+        assert!(verify(&flipped, &options).is_err(), "byte {position}");
+    }
+}
+
+#[test]
 fn high_s_and_low_s_forms_both_verify() {
     // n, the order of the P-384 group.
     let order = hex::decode(
@@ -199,34 +207,33 @@ impl Payload {
             for index in 0..16u64 {
                 encoder.unsigned(index).bytes(&[index as u8; 48]);
             }
+            encoder
         });
         let cabundle = encoded(|encoder| {
             encoder.array(signer.cabundle().len());
             for certificate in signer.cabundle() {
                 encoder.bytes(certificate);
             }
+            encoder
         });
         let mut payload = Self { entries: vec![] };
         payload.set(
             "module_id",
-            encoded(|e| drop(e.text("i-sim0000000000000-enc0000000000000000"))),
+            encoded(|e| e.text("i-sim0000000000000-enc0000000000000000")),
         );
-        payload.set("digest", encoded(|e| drop(e.text("SHA384"))));
-        payload.set("timestamp", encoded(|e| drop(e.unsigned(NOW_MS))));
+        payload.set("digest", encoded(|e| e.text("SHA384")));
+        payload.set("timestamp", encoded(|e| e.unsigned(NOW_MS)));
         payload.set("pcrs", pcrs);
-        payload.set(
-            "certificate",
-            encoded(|e| drop(e.bytes(signer.certificate()))),
-        );
+        payload.set("certificate", encoded(|e| e.bytes(signer.certificate())));
         payload.set("cabundle", cabundle);
-        payload.set("public_key", encoded(|e| drop(e.null())));
-        payload.set("user_data", encoded(|e| drop(e.null())));
-        payload.set("nonce", encoded(|e| drop(e.bytes(&[1, 2, 3]))));
+        payload.set("public_key", encoded(|e| e.null()));
+        payload.set("user_data", encoded(|e| e.null()));
+        payload.set("nonce", encoded(|e| e.bytes(&[1, 2, 3])));
         payload
     }
 
     fn set(&mut self, name: &str, value: Vec<u8>) -> &mut Self {
-        let key = encoded(|e| drop(e.text(name)));
+        let key = encoded(|e| e.text(name));
         match self
             .entries
             .iter_mut()
@@ -239,7 +246,7 @@ impl Payload {
     }
 
     fn remove(&mut self, name: &str) -> &mut Self {
-        let key = encoded(|e| drop(e.text(name)));
+        let key = encoded(|e| e.text(name));
         self.entries.retain(|(existing, _)| *existing != key);
         self
     }
@@ -323,7 +330,7 @@ fn sim_signed_field_mutations_rejected() {
                 .unsigned(0)
                 .bytes(&[0; 48])
                 .raw(&key)
-                .raw(&value);
+                .raw(&value)
         })
     };
     let cases: Vec<(&str, Payload, &str, &str)> = vec![
@@ -331,7 +338,7 @@ fn sim_signed_field_mutations_rejected() {
             "digest SHA256",
             {
                 let mut p = valid();
-                p.set("digest", encoded(|e| drop(e.text("SHA256"))));
+                p.set("digest", encoded(|e| e.text("SHA256")));
                 p
             },
             "payload.field",
@@ -343,10 +350,7 @@ fn sim_signed_field_mutations_rejected() {
                 let mut p = valid();
                 p.set(
                     "pcrs",
-                    pcrs_with(
-                        encoded(|e| drop(e.unsigned(3))),
-                        encoded(|e| drop(e.bytes(&[9; 32]))),
-                    ),
+                    pcrs_with(encoded(|e| e.unsigned(3)), encoded(|e| e.bytes(&[9; 32]))),
                 );
                 p
             },
@@ -359,10 +363,7 @@ fn sim_signed_field_mutations_rejected() {
                 let mut p = valid();
                 p.set(
                     "pcrs",
-                    pcrs_with(
-                        encoded(|e| drop(e.unsigned(32))),
-                        encoded(|e| drop(e.bytes(&[9; 48]))),
-                    ),
+                    pcrs_with(encoded(|e| e.unsigned(32)), encoded(|e| e.bytes(&[9; 48]))),
                 );
                 p
             },
@@ -375,10 +376,7 @@ fn sim_signed_field_mutations_rejected() {
                 let mut p = valid();
                 p.set(
                     "pcrs",
-                    pcrs_with(
-                        encoded(|e| drop(e.text("1"))),
-                        encoded(|e| drop(e.bytes(&[9; 48]))),
-                    ),
+                    pcrs_with(encoded(|e| e.text("1")), encoded(|e| e.bytes(&[9; 48]))),
                 );
                 p
             },
@@ -389,7 +387,7 @@ fn sim_signed_field_mutations_rejected() {
             "empty pcrs",
             {
                 let mut p = valid();
-                p.set("pcrs", encoded(|e| drop(e.map(0))));
+                p.set("pcrs", encoded(|e| e.map(0)));
                 p
             },
             "payload.field",
@@ -399,7 +397,7 @@ fn sim_signed_field_mutations_rejected() {
             "empty module_id",
             {
                 let mut p = valid();
-                p.set("module_id", encoded(|e| drop(e.text(""))));
+                p.set("module_id", encoded(|e| e.text("")));
                 p
             },
             "payload.field",
@@ -409,7 +407,7 @@ fn sim_signed_field_mutations_rejected() {
             "1025-byte nonce",
             {
                 let mut p = valid();
-                p.set("nonce", encoded(|e| drop(e.bytes(&[7; 1025]))));
+                p.set("nonce", encoded(|e| e.bytes(&[7; 1025])));
                 p
             },
             "payload.field",
@@ -419,7 +417,7 @@ fn sim_signed_field_mutations_rejected() {
             "1025-byte public_key",
             {
                 let mut p = valid();
-                p.set("public_key", encoded(|e| drop(e.bytes(&[7; 1025]))));
+                p.set("public_key", encoded(|e| e.bytes(&[7; 1025])));
                 p
             },
             "payload.field",
@@ -429,7 +427,7 @@ fn sim_signed_field_mutations_rejected() {
             "public_key as text",
             {
                 let mut p = valid();
-                p.set("public_key", encoded(|e| drop(e.text("key"))));
+                p.set("public_key", encoded(|e| e.text("key")));
                 p
             },
             "payload.field",
@@ -439,7 +437,7 @@ fn sim_signed_field_mutations_rejected() {
             "timestamp zero",
             {
                 let mut p = valid();
-                p.set("timestamp", encoded(|e| drop(e.unsigned(0))));
+                p.set("timestamp", encoded(|e| e.unsigned(0)));
                 p
             },
             "payload.field",
@@ -449,7 +447,7 @@ fn sim_signed_field_mutations_rejected() {
             "negative timestamp",
             {
                 let mut p = valid();
-                p.set("timestamp", encoded(|e| drop(e.int(-1))));
+                p.set("timestamp", encoded(|e| e.int(-1)));
                 p
             },
             "payload.field",
@@ -459,7 +457,7 @@ fn sim_signed_field_mutations_rejected() {
             "empty cabundle",
             {
                 let mut p = valid();
-                p.set("cabundle", encoded(|e| drop(e.array(0))));
+                p.set("cabundle", encoded(|e| e.array(0)));
                 p
             },
             "payload.field",
@@ -469,7 +467,7 @@ fn sim_signed_field_mutations_rejected() {
             "empty certificate",
             {
                 let mut p = valid();
-                p.set("certificate", encoded(|e| drop(e.bytes(&[]))));
+                p.set("certificate", encoded(|e| e.bytes(&[])));
                 p
             },
             "payload.field",
@@ -479,7 +477,7 @@ fn sim_signed_field_mutations_rejected() {
             "1025-byte certificate",
             {
                 let mut p = valid();
-                p.set("certificate", encoded(|e| drop(e.bytes(&[0x30; 1025]))));
+                p.set("certificate", encoded(|e| e.bytes(&[0x30; 1025])));
                 p
             },
             "payload.field",
@@ -500,7 +498,7 @@ fn sim_signed_field_mutations_rejected() {
             "unknown field",
             {
                 let mut p = valid();
-                p.set("debug", encoded(|e| drop(e.bool(false))));
+                p.set("debug", encoded(|e| e.bool(false)));
                 p
             },
             "payload.unknown_field",
@@ -510,10 +508,7 @@ fn sim_signed_field_mutations_rejected() {
             "integer key",
             {
                 let mut p = valid();
-                p.push_raw(
-                    encoded(|e| drop(e.unsigned(1))),
-                    encoded(|e| drop(e.null())),
-                );
+                p.push_raw(encoded(|e| e.unsigned(1)), encoded(|e| e.null()));
                 p
             },
             "payload.structure",
@@ -555,7 +550,7 @@ fn sim_signed_absent_optional_fields_accepted() {
     let fixture = sim_fixture();
     let mut payload = Payload::valid(&fixture.signer);
     payload.remove("public_key").remove("user_data");
-    payload.set("nonce", encoded(|e| drop(e.bytes(&[]))));
+    payload.set("nonce", encoded(|e| e.bytes(&[])));
     let verified = verify(&fixture.sign(&payload.encode()), &fixture.options).unwrap();
     assert_eq!(verified.document().public_key(), None);
     assert_eq!(verified.document().user_data(), None);
@@ -566,10 +561,7 @@ fn sim_signed_absent_optional_fields_accepted() {
 fn sim_signed_duplicate_key_rejected() {
     let fixture = sim_fixture();
     let mut payload = Payload::valid(&fixture.signer);
-    payload.push_raw(
-        encoded(|e| drop(e.text("nonce"))),
-        encoded(|e| drop(e.bytes(&[4]))),
-    );
+    payload.push_raw(encoded(|e| e.text("nonce")), encoded(|e| e.bytes(&[4])));
     let error = fixture.error(&payload);
     assert_eq!(error.rule(), "payload.cbor");
     let VerifyError::Payload(enclave_broker::attestation::document::DocumentError::Cbor(cbor)) =
@@ -600,7 +592,7 @@ fn sim_signed_trailing_bytes_after_payload_rejected() {
 }
 
 #[test]
-fn sim_signed_payload_that_is_not_a_map_rejected() {
+fn non_map_payload_rejected() {
     let fixture = sim_fixture();
     let error = rejected(&fixture.sign(&[0x80]), &fixture.options);
     assert_eq!(error.rule(), "payload.structure");

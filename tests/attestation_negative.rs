@@ -74,11 +74,7 @@ fn self_signed_synthetic_document_rejected() {
     let document = split_sign1(&patched);
     let leaf = payload_field(&document.payload, "certificate");
     let payload = rewrite_payload(&document.payload, |field, _| {
-        (field == "cabundle").then(|| {
-            encoded(|encoder| {
-                encoder.array(1).raw(&leaf);
-            })
-        })
+        (field == "cabundle").then(|| encoded(|encoder| encoder.array(1).raw(&leaf)))
     });
     let rebuilt = join_sign1(&document.protected, &payload, &document.signature);
     let error = verify(&rebuilt, &options).unwrap_err();

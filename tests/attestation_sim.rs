@@ -114,7 +114,7 @@ fn simulated_document_rejected_with_aws_root() {
 }
 
 #[test]
-fn init_on_existing_dir_keeps_root_and_replaces_given_pcrs() {
+fn reinit_keeps_root_replaces_pcrs() {
     let dir = tempfile::tempdir().unwrap();
     let first = SimulatedEnclave::init(dir.path(), &BTreeMap::new()).unwrap();
     let root_before = std::fs::read(first.root_pem_path()).unwrap();
@@ -253,7 +253,7 @@ fn init_rejects_sha256_sized_pcr() {
 }
 
 #[test]
-fn verify_error_for_sim_document_is_denied_not_malformed() {
+fn untrusted_sim_root_is_denied() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimulatedEnclave::init(dir.path(), &BTreeMap::new()).unwrap();
     let bytes = sim.attest(None, None, None, NOW_MS).unwrap();

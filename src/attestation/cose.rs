@@ -165,7 +165,7 @@ pub fn verify_es384(
 #[error("signature does not verify")]
 pub struct SignatureRejected;
 
-/// Why bytes are not a COSE_Sign1 this verifier accepts.
+/// Error for bytes that are not a COSE_Sign1 this verifier accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoseError {

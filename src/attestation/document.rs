@@ -1,5 +1,6 @@
 //! The attestation document payload, as specified in AWS's "Nitro Enclaves attestation
-//! process" (aws-nitro-enclaves-nsm-api, docs/attestation_process.md), section 3.2:
+//! process" (aws-nitro-enclaves-nsm-api, docs/attestation_process.md), sections
+//! 2.2 and 3.2.2:
 //!
 //! ```text
 //! AttestationDocument = {
@@ -19,10 +20,15 @@
 //! The map may be definite or indefinite length. Keys other than those above are rejected:
 //! no real document carries any, and an unknown field could be one a consumer misreads.
 
+mod fields;
+
 use std::collections::BTreeMap;
 
-use super::cbor::{self, CborError, Item, Value};
-use super::pcr::{PcrIndex, PcrValue, SHA384_LEN};
+use super::cbor::{self, CborError, Value};
+use super::pcr::{PcrIndex, PcrValue};
+use fields::{
+    Fields, bounded_bytes, invalid, optional_bytes, parse_cabundle, parse_pcrs, text, wrong_type,
+};
 
 /// Maximum length of `public_key`, `user_data` and `nonce`. NSM's documentation also gives
 /// 512 for some fields, but real documents carry 1024-byte values.
@@ -37,7 +43,7 @@ pub const MAX_PCRS: usize = 32;
 /// The only digest NSM uses.
 pub const DIGEST_SHA384: &str = "SHA384";
 
-/// Which module produced the document.
+/// Kind of module that produced the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocumentKind {
     /// A Nitro Enclave (`pcrs`).
@@ -62,8 +68,8 @@ impl DocumentKind {
 ///
 /// `public_key`, `user_data` and `nonce` are `None` when the field is absent or null, and
 /// `Some` with the bytes otherwise. An empty byte string stays `Some(empty)`, because that is
-/// what was signed (real documents carry empty strings); an expectation of a non-empty value
-/// never matches it.
+/// what was signed, and real documents carry empty strings. An expectation of a non-empty
+/// value never matches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestationDocument {
     module_id: String,
@@ -177,13 +183,13 @@ impl AttestationDocument {
         self.kind
     }
 
-    /// The leaf certificate (DER) whose key signed the document.
+    /// Returns the leaf certificate (DER) whose key signed the document.
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }
 
-    /// The CA certificates (DER), root first, each issuing the next; the last one issued
-    /// [`AttestationDocument::certificate`].
+    /// Returns the CA certificates (DER), root first. Each one issued the next, and the last
+    /// one issued [`AttestationDocument::certificate`].
     pub fn cabundle(&self) -> &[Vec<u8>] {
         &self.cabundle
     }
@@ -240,7 +246,7 @@ const KNOWN_FIELDS: [&str; 10] = [
     NONCE,
 ];
 
-/// Why a payload is not a valid attestation document.
+/// Error for a payload that is not a valid attestation document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DocumentError {
@@ -283,179 +289,4 @@ impl DocumentError {
             | DocumentError::Invalid { .. } => "payload.field",
         }
     }
-}
-
-/// The payload map's values by field name.
-struct Fields<'i, 'a> {
-    values: BTreeMap<&'static str, &'i Item<'a>>,
-}
-
-impl<'i, 'a> Fields<'i, 'a> {
-    fn collect(item: &'i Item<'a>) -> Result<Self, DocumentError> {
-        let Value::Map { entries, .. } = item.value() else {
-            return Err(DocumentError::NotAMap {
-                found: item.type_name(),
-            });
-        };
-        let mut values = BTreeMap::new();
-        for (key, value) in entries {
-            let Value::Text { content, .. } = key.value() else {
-                return Err(DocumentError::NonTextKey {
-                    offset: key.offset(),
-                    found: key.type_name(),
-                });
-            };
-            let Some(name) = KNOWN_FIELDS.iter().find(|name| **name == content.as_ref()) else {
-                return Err(DocumentError::UnknownField {
-                    name: content.to_string(),
-                });
-            };
-            // The CBOR reader rejects duplicate keys, so each name is inserted once.
-            values.insert(*name, value);
-        }
-        Ok(Self { values })
-    }
-
-    fn get(&self, field: &'static str) -> Option<&'i Item<'a>> {
-        self.values.get(field).copied()
-    }
-
-    fn required(&self, field: &'static str) -> Result<&'i Item<'a>, DocumentError> {
-        self.get(field).ok_or(DocumentError::MissingField { field })
-    }
-}
-
-fn wrong_type(field: &str, expected: &'static str, found: &Value<'_>) -> DocumentError {
-    DocumentError::WrongType {
-        field: field.to_owned(),
-        expected,
-        found: found.type_name(),
-    }
-}
-
-fn invalid(field: &str, detail: String) -> DocumentError {
-    DocumentError::Invalid {
-        field: field.to_owned(),
-        detail,
-    }
-}
-
-fn text<'i>(item: &'i Item<'_>, field: &str) -> Result<&'i str, DocumentError> {
-    match item.value() {
-        Value::Text { content, .. } => Ok(content.as_ref()),
-        other => Err(wrong_type(field, "a text string", other)),
-    }
-}
-
-fn bytes<'i>(item: &'i Item<'_>, field: &str) -> Result<&'i [u8], DocumentError> {
-    match item.value() {
-        Value::Bytes { content, .. } => Ok(content.as_ref()),
-        other => Err(wrong_type(field, "a byte string", other)),
-    }
-}
-
-fn bounded_bytes<'i>(
-    item: &'i Item<'_>,
-    field: &str,
-    min: usize,
-    max: usize,
-) -> Result<&'i [u8], DocumentError> {
-    let content = bytes(item, field)?;
-    if content.len() > max {
-        return Err(DocumentError::TooLong {
-            field: field.to_owned(),
-            length: content.len(),
-            limit: max,
-        });
-    }
-    if content.len() < min {
-        return Err(invalid(
-            field,
-            format!("is {} bytes; expected at least {min}", content.len()),
-        ));
-    }
-    Ok(content)
-}
-
-/// Reads `public_key`, `user_data` or `nonce`: absent or null is `None`.
-fn optional_bytes(item: Option<&Item<'_>>, field: &str) -> Result<Option<Vec<u8>>, DocumentError> {
-    let Some(item) = item else {
-        return Ok(None);
-    };
-    match item.value() {
-        Value::Null => Ok(None),
-        Value::Bytes { .. } => {
-            let content = bounded_bytes(item, field, 0, MAX_OPTIONAL_FIELD_LEN)?;
-            Ok(Some(content.to_vec()))
-        }
-        other => Err(wrong_type(field, "a byte string or null", other)),
-    }
-}
-
-fn parse_pcrs(item: &Item<'_>, field: &str) -> Result<BTreeMap<PcrIndex, PcrValue>, DocumentError> {
-    let Value::Map { entries, .. } = item.value() else {
-        return Err(wrong_type(
-            field,
-            "a map of PCR index to digest",
-            item.value(),
-        ));
-    };
-    if entries.is_empty() || entries.len() > MAX_PCRS {
-        return Err(invalid(
-            field,
-            format!("has {} entries; expected 1 to {MAX_PCRS}", entries.len()),
-        ));
-    }
-
-    let mut pcrs = BTreeMap::new();
-    for (key, value) in entries {
-        let index = match key.value() {
-            Value::Unsigned(index) => PcrIndex::new(*index)
-                .map_err(|_| invalid(field, format!("has PCR index {index}; expected 0 to 31")))?,
-            other => {
-                return Err(wrong_type(
-                    &format!("{field} key"),
-                    "an unsigned integer",
-                    other,
-                ));
-            }
-        };
-        let entry = format!("{field}[{index}]");
-        let digest = bytes(value, &entry)?;
-        if digest.len() != SHA384_LEN {
-            return Err(invalid(
-                &entry,
-                format!("is {} bytes; expected {SHA384_LEN} (SHA384)", digest.len()),
-            ));
-        }
-        let digest =
-            PcrValue::from_bytes(digest).map_err(|error| invalid(&entry, error.to_string()))?;
-        // Duplicate indexes were rejected as duplicate map keys.
-        pcrs.insert(index, digest);
-    }
-    Ok(pcrs)
-}
-
-fn parse_cabundle(item: &Item<'_>) -> Result<Vec<Vec<u8>>, DocumentError> {
-    let Value::Array { items, .. } = item.value() else {
-        return Err(wrong_type(
-            CABUNDLE,
-            "an array of byte strings",
-            item.value(),
-        ));
-    };
-    if items.is_empty() {
-        return Err(invalid(
-            CABUNDLE,
-            "is empty; expected at least the root certificate".into(),
-        ));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(position, item)| {
-            let field = format!("{CABUNDLE}[{position}]");
-            bounded_bytes(item, &field, 1, MAX_CERTIFICATE_LEN).map(<[u8]>::to_vec)
-        })
-        .collect()
 }

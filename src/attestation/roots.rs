@@ -29,7 +29,7 @@ pub struct TrustRoot {
 }
 
 impl TrustRoot {
-    /// The AWS Nitro Enclaves root (G1). Its pinned SHA-256 is not computed from the embedded
+    /// Returns the AWS Nitro Enclaves root (G1). Its pinned SHA-256 is not computed from the embedded
     /// bytes: a root matches only when a certificate equals the embedded DER and also hashes to
     /// the pin, so embedded bytes that drifted from the pin would match nothing.
     pub fn aws_nitro_enclaves_g1() -> Self {
@@ -105,7 +105,7 @@ impl fmt::Debug for TrustRoot {
     }
 }
 
-/// Why a development root could not be loaded.
+/// Error from loading a development root.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustRootError {
@@ -152,6 +152,13 @@ mod tests {
         let last = altered.len() - 1;
         altered[last] ^= 1;
         assert!(!root.matches(&altered));
+    }
+
+    #[test]
+    fn rejects_pem_with_two_certificates() {
+        let pem = [AWS_ROOT_PEM, AWS_ROOT_PEM].concat();
+        let error = TrustRoot::from_pem(&pem, "bundle".to_owned()).unwrap_err();
+        assert!(matches!(error, TrustRootError::Pem { .. }), "{error}");
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! A simulated enclave for development: it issues attestation documents shaped like NSM's,
 //! signed under a local development root instead of AWS's.
 //!
-//! Documents match what NSM sends: an untagged COSE_Sign1 with protected header `A1 01 38 22`
-//! (ES384) and an empty unprotected map; a definite-length payload map with every field
-//! present (`public_key`, `user_data` and `nonce` null when not given); 16 PCRs of 48 bytes; a
-//! `cabundle` of root, regional, zonal and instance CA certificates (root first). The chain
-//! below the root and the leaf key are issued fresh for every document, the leaf valid from one
-//! minute before the document time to three hours after it, as AWS's leaves are.
+//! Documents match what NSM sends:
+//!
+//! - an untagged COSE_Sign1 with protected header `A1 01 38 22` (ES384) and an empty
+//!   unprotected map;
+//! - a definite-length payload map with every field present, and `public_key`, `user_data`
+//!   and `nonce` null when not given;
+//! - 16 PCRs of 48 bytes;
+//! - a `cabundle` of root, regional, zonal and instance CA certificates, root first.
+//!
+//! The chain below the root and the leaf key are issued fresh for every document. The leaf is
+//! valid from one minute before the document time to three hours after it, as AWS's leaves are.
 //!
 //! Documents verify with `TrustRoot::from_pem` of `root.pem` and are rejected (`chain.root`)
 //! with the AWS root. Like NSM's hypervisor, the simulator does not enforce the 1024-byte limit
@@ -198,31 +203,32 @@ impl SimulatedEnclave {
         self.dir.join(ROOT_CERT_FILE)
     }
 
-    /// The development root as a trust root labelled with its path.
+    /// Returns the development root as a trust root, labelled with the path of `root.pem`.
     pub fn trust_root(&self) -> Result<TrustRoot, SimError> {
         let label = self.root_pem_path().display().to_string();
         TrustRoot::from_der(self.root_der.clone(), label).map_err(SimError::TrustRoot)
     }
 }
 
-/// The default PCR set: see [`SimulatedEnclave::init`].
+/// Returns the default PCR set described at [`SimulatedEnclave::init`].
 pub fn default_pcrs() -> BTreeMap<PcrIndex, PcrValue> {
-    (0..SIM_PCR_COUNT)
-        .filter_map(|index| PcrIndex::new(u64::from(index)).ok())
-        .map(|index| {
-            let value = if SIM_DEFAULT_NONZERO_PCRS.contains(&index.get()) {
-                let label = format!("enclave-broker sim PCR{index}");
-                digest(&SHA384, label.as_bytes()).as_ref().to_vec()
-            } else {
-                vec![0; SHA384_LEN]
-            };
-            // Both branches produce SHA384_LEN bytes, a valid PCR length.
-            (
-                index,
-                PcrValue::from_bytes(&value).unwrap_or_else(|_| unreachable!()),
-            )
-        })
-        .collect()
+    let mut pcrs = BTreeMap::new();
+    for number in 0..SIM_PCR_COUNT {
+        let value = if SIM_DEFAULT_NONZERO_PCRS.contains(&number) {
+            let label = format!("enclave-broker sim PCR{number}");
+            digest(&SHA384, label.as_bytes()).as_ref().to_vec()
+        } else {
+            vec![0; SHA384_LEN]
+        };
+        // Indexes below 16 and 48-byte values are always valid, so nothing is skipped here.
+        if let (Ok(index), Ok(value)) = (
+            PcrIndex::new(u64::from(number)),
+            PcrValue::from_bytes(&value),
+        ) {
+            pcrs.insert(index, value);
+        }
+    }
+    pcrs
 }
 
 fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
@@ -275,7 +281,7 @@ fn load_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
     Ok((root.der().to_vec(), root_key))
 }
 
-/// Why the simulator could not set up, load or issue.
+/// Error from setting up, loading or issuing with the simulator.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {

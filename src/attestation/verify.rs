@@ -36,7 +36,7 @@ pub const MAX_DOCUMENT_LEN: usize = 64 * 1024;
 /// Clock skew [`VerifyOptions::new`] allows.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(60);
 
-/// What a document is checked against.
+/// Verification settings: trust roots, verification time and expectations.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     /// Certificates accepted as `cabundle[0]`; at least one.
@@ -95,12 +95,12 @@ impl VerifiedDocument {
         &self.trust_root_label
     }
 
-    /// The verification time used, in milliseconds since the UNIX epoch.
+    /// Returns the verification time used, in milliseconds since the UNIX epoch.
     pub fn checked_at_ms(&self) -> u64 {
         self.checked_at_ms
     }
 
-    /// The COSE_Sign1 bytes that were verified.
+    /// Returns the COSE_Sign1 bytes that were verified.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -113,6 +113,25 @@ impl VerifiedDocument {
 
 /// Verifies `bytes` (an untagged or tag-18 COSE_Sign1) against `options`.
 pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument, VerifyError> {
+    let result = verify_checked(bytes, options);
+    match &result {
+        Ok(verified) => tracing::debug!(
+            root = verified.trust_root_label(),
+            module_id = verified.document().module_id(),
+            checked_at_ms = options.time_ms,
+            pcrs_compared = ?options.expected_pcrs.keys().map(|index| index.get()).collect::<Vec<_>>(),
+            "attestation document verified"
+        ),
+        Err(error) => tracing::debug!(
+            rule = error.rule(),
+            checked_at_ms = options.time_ms,
+            "attestation document rejected"
+        ),
+    }
+    result
+}
+
+fn verify_checked(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument, VerifyError> {
     check_options(options)?;
     let skew_ms = duration_ms(options.skew);
 

@@ -31,7 +31,7 @@ pub const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.
 /// Length of an uncompressed P-384 point: 0x04 || x || y.
 pub const P384_POINT_LEN: usize = 97;
 
-/// Where a certificate sits in the document: an index of `cabundle` (0 is the root), or the
+/// Position of a certificate in the document: an index of `cabundle` (0 is the root), or the
 /// leaf (`certificate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificatePosition {
@@ -103,7 +103,7 @@ impl<'a> ParsedCertificate<'a> {
         self.der
     }
 
-    /// The `tbsCertificate` bytes as received: what the issuer signed.
+    /// Returns the `tbsCertificate` bytes as received, which the issuer signed.
     pub fn tbs(&self) -> &'a [u8] {
         self.tbs
     }
@@ -112,7 +112,7 @@ impl<'a> ParsedCertificate<'a> {
         &self.certificate
     }
 
-    /// The subject's public key as an uncompressed P-384 point.
+    /// Returns the subject's public key as an uncompressed P-384 point.
     pub fn public_key(&self) -> &[u8] {
         &self.public_key
     }
@@ -125,7 +125,7 @@ impl<'a> ParsedCertificate<'a> {
         self.certificate.tbs_certificate().issuer()
     }
 
-    /// The subject's common name, or the whole subject when it has none; for messages.
+    /// Returns the subject's common name for messages, or the whole subject when it has none.
     pub fn subject_label(&self) -> String {
         match self.subject().common_name() {
             Ok(Some(common_name)) => format!("CN={}", common_name.value()),

@@ -14,7 +14,7 @@ use crate::policy::{Decision, ReleasePolicy, evaluate};
 
 /// A key rule refused the document.
 #[derive(Debug, thiserror::Error)]
-#[error("release gate denied key rule {rule}: {reason}")]
+#[error("release gate denied: {reason}")]
 pub struct GateDenied {
     pub rule: String,
     pub reason: String,

@@ -97,14 +97,14 @@ pub fn rewrite_payload(
     encoder.into_bytes()
 }
 
-/// Encodes one item with the given closure.
-pub fn encoded(write: impl FnOnce(&mut Encoder)) -> Vec<u8> {
+/// Encodes the items the closure writes.
+pub fn encoded(write: impl FnOnce(&mut Encoder) -> &mut Encoder) -> Vec<u8> {
     let mut encoder = Encoder::new();
     write(&mut encoder);
     encoder.into_bytes()
 }
 
-/// The encoded value of payload field `name`, as received.
+/// Returns the encoded value of payload field `name`, as received.
 pub fn payload_field(payload: &[u8], name: &str) -> Vec<u8> {
     let item = cbor::decode(payload).unwrap();
     let Value::Map { entries, .. } = item.value() else {

@@ -16,7 +16,7 @@ fn decodes_integers_of_every_head_size() {
     assert_eq!(decode_hex("190100").unwrap().value(), &Value::Unsigned(256));
     assert_eq!(
         decode_hex("1b000001913ab1e5c9").unwrap().value(),
-        &Value::Unsigned(0x1_913a_b1e5c9)
+        &Value::Unsigned(0x0191_3ab1_e5c9)
     );
     assert_eq!(decode_hex("3822").unwrap().value(), &Value::Negative(34));
 }
@@ -220,12 +220,14 @@ fn encoder_output_decodes_to_same_values() {
         .null();
     let bytes = encoder.into_bytes();
     assert_eq!(&bytes[..5], [0xa4, 0x01, 0x38, 0x22, 0x63]);
+
     let item = decode(&bytes).unwrap();
     let Value::Map { entries, .. } = item.value() else {
         panic!("expected a map");
     };
     assert_eq!(entries[1].1.value(), &Value::Unsigned(u64::MAX));
     assert_eq!(entries[2].0.raw()[..3], [0x59, 0x01, 0x2c]);
+
     let Value::Tag { tag: 18, item } = entries[3].0.value() else {
         panic!("expected tag 18");
     };

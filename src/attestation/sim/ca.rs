@@ -41,7 +41,7 @@ pub(super) fn root_certificate(root_key: &KeyPair) -> Result<Vec<u8>, SimError> 
     Ok(certificate.der().to_vec())
 }
 
-/// The root's parameters. They are rebuilt the same way on every load, so the issuer name
+/// Builds the root's parameters. They are rebuilt the same way on every load, so the issuer name
 /// written into intermediates matches the subject of the stored root certificate.
 fn root_params() -> Result<CertificateParams, SimError> {
     let mut params = CertificateParams::default();
@@ -137,12 +137,12 @@ impl SimSigner {
         })
     }
 
-    /// The leaf certificate (DER).
+    /// Returns the leaf certificate (DER).
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }
 
-    /// Root, regional, zonal and instance CA certificates (DER), root first.
+    /// Returns the root, regional, zonal and instance CA certificates (DER), root first.
     pub fn cabundle(&self) -> &[Vec<u8>] {
         &self.cabundle
     }

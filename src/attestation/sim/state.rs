@@ -108,7 +108,7 @@ pub(super) fn encode_pcrs(pcrs: &BTreeMap<PcrIndex, PcrValue>) -> Vec<u8> {
         .iter()
         .map(|(index, value)| (index.to_string(), serde_json::Value::String(value.to_hex())))
         .collect();
-    // Serializing a map of strings cannot fail, so the default is never used.
+    // serde_json fails only on map keys that are not strings, so the default is never used.
     let mut text = serde_json::to_string_pretty(&object).unwrap_or_default();
     text.push('\n');
     text.into_bytes()

@@ -5,7 +5,7 @@ use crate::attestation::document::DocumentError;
 use crate::attestation::pcr::{PcrIndex, PcrValue};
 use crate::attestation::x509::{ChainError, format_time_ms};
 
-/// Why a document was rejected.
+/// Error from [`super::verify`], grouped by cause.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
@@ -124,7 +124,8 @@ impl VerifyError {
     }
 }
 
-/// Longest value printed in full in messages; longer ones show their first bytes and length.
+/// Maximum value length printed in full in messages. Longer values show their first bytes and
+/// their length.
 const PREVIEW_BYTES: usize = 64;
 
 fn preview(bytes: &[u8]) -> String {

@@ -33,7 +33,7 @@ impl VerifiedChain {
         &self.root_label
     }
 
-    /// The leaf's public key, an uncompressed P-384 point.
+    /// Returns the leaf's public key, an uncompressed P-384 point.
     pub fn leaf_public_key(&self) -> &[u8] {
         &self.leaf_public_key
     }
@@ -44,7 +44,7 @@ impl VerifiedChain {
     }
 }
 
-/// Why a certificate chain was rejected.
+/// Error for a certificate chain that was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
@@ -178,6 +178,7 @@ pub fn verify_chain(
         check_validity(certificate, position, time_ms, skew_ms)?;
     }
 
+    // `certificates` ends with the leaf, so the default below is never used.
     Ok(VerifiedChain {
         root_label: root.label().to_owned(),
         leaf_public_key: certificates
