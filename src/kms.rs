@@ -189,10 +189,10 @@ impl KmsClient {
 /// Picks the endpoint the SDK would use: `AWS_ENDPOINT_URL_KMS`, then the shared
 /// `endpoint_url` (environment or profile), then the regional HTTPS endpoint.
 fn resolve_endpoint(shared_endpoint: Option<&str>, region: &str) -> String {
-    if let Ok(kms_endpoint) = std::env::var("AWS_ENDPOINT_URL_KMS") {
-        if !kms_endpoint.is_empty() {
-            return kms_endpoint;
-        }
+    if let Ok(kms_endpoint) = std::env::var("AWS_ENDPOINT_URL_KMS")
+        && !kms_endpoint.is_empty()
+    {
+        return kms_endpoint;
     }
     match shared_endpoint {
         Some(endpoint) => endpoint.to_owned(),
