@@ -1,0 +1,88 @@
+//! `fetch` and `exec`: the main job.
+
+use std::time::Duration;
+
+use enclave_broker::attestation::source::AttesterSpec;
+use enclave_broker::envelope::RsaBits;
+use enclave_broker::kms::KmsSettings;
+use enclave_broker::release::{self, Delivery, ReleaseOptions};
+use enclave_broker::transport::Route;
+
+use super::{Failure, runtime};
+use crate::cli::{ExecArgs, FetchArgs, Format, ReleaseArgs};
+
+/// Longest wait for RSA key generation before start-up fails.
+const KEYGEN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Clock difference tolerated in certificate validity and document age.
+const SKEW: Duration = Duration::from_secs(60);
+
+pub fn fetch(args: FetchArgs) -> Result<(), Failure> {
+    let delivery = match args.format {
+        Format::Files => Delivery::Files {
+            out_dir: args.out_dir.clone(),
+        },
+        Format::Env => Delivery::Env,
+        Format::Json => Delivery::Json,
+    };
+    run(&args.release, delivery)
+}
+
+pub fn exec(args: ExecArgs) -> Result<(), Failure> {
+    let mut command = args.command.into_iter();
+    let program = command
+        .next()
+        .ok_or_else(|| Failure::usage("exec: PROGRAM is missing after --"))?;
+    let delivery = Delivery::Exec {
+        program,
+        args: command.collect(),
+    };
+    run(&args.release, delivery)
+}
+
+fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
+    let attester_spec: AttesterSpec = args
+        .attester
+        .parse()
+        .map_err(|error| Failure::new(2, error))?;
+    let rsa_bits = RsaBits::try_from(args.rsa_bits).map_err(|_| {
+        Failure::usage(format!(
+            "--rsa-bits {}: expected 2048, 3072 or 4096",
+            args.rsa_bits
+        ))
+    })?;
+    let routes = args
+        .routes
+        .iter()
+        .map(|value| value.parse::<Route>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| Failure::new(2, error))?;
+    if !routes.is_empty() {
+        return Err(Failure::usage(
+            "--route: the routed enclave transport is not included in this build; run \
+             without --route to connect directly",
+        ));
+    }
+
+    runtime()?.block_on(async {
+        let attester = attester_spec
+            .open()
+            .map_err(|error| Failure::new(error.exit_code(), error))?;
+        let options = ReleaseOptions {
+            policy_path: args.policy.clone(),
+            attester,
+            rsa_bits,
+            delivery,
+            kms: KmsSettings::default(),
+            keygen_deadline: KEYGEN_DEADLINE,
+            skew: SKEW,
+        };
+        match release::run(options).await {
+            Ok(released) => {
+                tracing::info!(count = released.secret_names.len(), "release complete");
+                Ok(())
+            }
+            Err(error) => Err(Failure::new(error.exit_code(), error)),
+        }
+    })
+}
