@@ -10,4 +10,5 @@ pub mod kms;
 pub mod policy;
 pub mod release;
 pub mod secret;
+pub mod server;
 pub mod transport;
