@@ -9,7 +9,7 @@ use std::time::Duration;
 use enclave_broker::attestation::source::{
     AttestationRequest, Attester, AttesterError, AttesterSpec, MAX_FIELD_LEN,
 };
-use enclave_broker::server::{Server, ServerConfig};
+use enclave_broker::server::{Server, ServerConfig, ServerError, is_loopback};
 
 use super::{Failure, runtime};
 use crate::cli::{AttestArgs, AttestServerArgs};
@@ -73,6 +73,9 @@ pub fn serve(args: AttestServerArgs) -> Result<(), Failure> {
             args.listen
         ))
     })?;
+    if !args.danger_allow_non_loopback && !is_loopback(&listen) {
+        return Err(Failure::new(2, ServerError::NotLoopback { addr: listen }));
+    }
     let spec = parse_attester(&args.attester)?;
     let config = ServerConfig {
         listen,
