@@ -10,6 +10,11 @@ use enclave_broker::attestation::source::{
     AttestationRequest, Attester, AttesterError, NsmAttester, NsmDevice, NsmError,
 };
 
+/// A way to make an NSM value (the binding's types are not `Clone`) and the message fragment
+/// it must produce.
+type ErrorCodeCase = (fn() -> ErrorCode, &'static str);
+type ResponseCase = (fn() -> Response, &'static str);
+
 /// A device that records each request and answers with a response made by `answer`.
 struct FakeDevice<F> {
     answer: F,
@@ -117,7 +122,7 @@ async fn rejects_oversized_field_before_device_call() {
 
 #[tokio::test]
 async fn maps_each_error_code() {
-    let cases: [(fn() -> ErrorCode, &str); 9] = [
+    let cases: [ErrorCodeCase; 9] = [
         (|| ErrorCode::InvalidArgument, "(InvalidArgument)"),
         (|| ErrorCode::InputTooLarge, "must fit in 4 KiB"),
         (|| ErrorCode::BufferTooSmall, "12 KiB response buffer"),
@@ -140,7 +145,7 @@ async fn maps_each_error_code() {
 
 #[tokio::test]
 async fn rejects_responses_of_other_requests() {
-    let cases: [(fn() -> Response, &str); 6] = [
+    let cases: [ResponseCase; 6] = [
         (
             || Response::DescribePCR {
                 lock: false,
