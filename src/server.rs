@@ -34,19 +34,19 @@ pub struct Limits {
     pub max_connections: usize,
     /// Attester calls at once; further requests wait, within `request_timeout`.
     pub max_concurrent_attestations: usize,
-    /// Longest time from a request's arrival to its document, including the wait for an
+    /// Maximum time from a request's arrival to its document, including the wait for an
     /// attester slot. A request over it gets a 503.
     pub request_timeout: Duration,
-    /// Longest time to receive a request's headers, and the longest idle time on a kept-alive
+    /// Maximum time to receive a request's headers, and the maximum idle time on a kept-alive
     /// connection before the next request's headers.
     pub header_read_timeout: Duration,
-    /// Longest request target (path and query) in bytes; longer ones get a 414. Three padded
+    /// Maximum request target (path and query) length in bytes; longer ones get a 414. Three padded
     /// base64url values of 1024 bytes take 4104 characters plus names.
     pub max_uri_len: usize,
     /// Read buffer per connection, which bounds the request line plus headers; a request head
     /// larger than this gets a 431 from hyper. At least 8192.
     pub max_header_bytes: usize,
-    /// Longest wait for open requests to finish after a shutdown signal.
+    /// Maximum wait for open requests to finish after a shutdown signal.
     pub drain_timeout: Duration,
 }
 
@@ -64,7 +64,7 @@ impl Default for Limits {
     }
 }
 
-/// Where and how to serve.
+/// Listening address, exposure and limits of the endpoint.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -85,7 +85,7 @@ impl ServerConfig {
     }
 }
 
-/// Why the server could not start.
+/// Reason the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {

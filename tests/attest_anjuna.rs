@@ -1,5 +1,5 @@
 //! The `anjuna` attester: a round trip through our own endpoint, and its handling of stub
-//! endpoints on 127.0.0.1 that answer with a JSON error, a bare 500, a body that never
+//! endpoints on 127.0.0.1 that respond with a JSON error, a bare 500, a body that never
 //! finishes, or a body over the size cap.
 
 mod server_common;

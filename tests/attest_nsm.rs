@@ -15,7 +15,7 @@ use enclave_broker::attestation::source::{
 type ErrorCodeCase = (fn() -> ErrorCode, &'static str);
 type ResponseCase = (fn() -> Response, &'static str);
 
-/// A device that records each request and answers with a response made by `answer`.
+/// A device that records each request and returns the response made by `answer`.
 struct FakeDevice<F> {
     answer: F,
     seen: Arc<Mutex<Vec<Request>>>,

@@ -64,7 +64,7 @@ async fn rejects_long_request_target() {
         )
     );
 
-    // Over the 16 KiB head buffer: hyper answers 431 before routing.
+    // Over the 16 KiB head buffer: hyper returns 431 before routing.
     let huge = format!("{REPORT}?pad={}", "a".repeat(20_000));
     let response = get(server.addr, &huge).await;
     assert_eq!(response.status, 431);
@@ -174,7 +174,7 @@ async fn hides_attester_failure_detail() {
     assert!(!error.contains("/var/lib/x"), "{error}");
 }
 
-/// An attester that counts calls in flight and takes a while to answer.
+/// An attester that counts calls in flight and takes a while to return.
 struct Slow {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,

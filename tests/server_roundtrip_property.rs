@@ -2,9 +2,9 @@
 //! survive base64url encoding, the HTTP request, the simulator's document and verification
 //! unchanged.
 //!
-//! Length 0 means the parameter is left out and the document field is null: the endpoint
-//! rejects an empty value (a present-but-empty field is read as "none" by some verifiers and
-//! as an error by others), so an empty byte string has no other way through.
+//! Length 0 means the parameter is left out and the document field is null. The endpoint
+//! rejects an empty value, because some verifiers read a present-but-empty field as "none" and
+//! others as an error.
 
 mod server_common;
 

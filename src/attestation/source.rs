@@ -7,7 +7,7 @@
 //!
 //! Every source takes the same [`AttestationRequest`] and returns the COSE_Sign1 bytes. A field
 //! is either absent or 1 to [`MAX_FIELD_LEN`] bytes: a present-but-empty field is rejected
-//! before any source sees it, because verifiers disagree on whether an empty byte string
+//! before any source receives it, because verifiers disagree on whether an empty byte string
 //! means "none".
 
 mod anjuna;
@@ -99,7 +99,7 @@ fn check_field<'a>(
     }
 }
 
-/// Why an attester could not produce a document.
+/// Reason an attester produced no document.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttesterError {

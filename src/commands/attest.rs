@@ -14,7 +14,7 @@ use enclave_broker::server::{Server, ServerConfig, ServerError, is_loopback};
 use super::{Failure, runtime};
 use crate::cli::{AttestArgs, AttestServerArgs};
 
-/// Longest wait for the one document of `attest`.
+/// Maximum wait for the document of `attest`.
 const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
 
 pub fn attest(args: AttestArgs) -> Result<(), Failure> {

@@ -26,7 +26,7 @@ pub const PUBLIC_KEY: &str = "publicKey";
 pub const USER_DATA: &str = "userData";
 pub const NONCE: &str = "nonce";
 
-/// Why a query string was rejected. Every message starts with the parameter name.
+/// Reason a query string was rejected. Every message starts with the parameter name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {

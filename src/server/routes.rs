@@ -20,7 +20,7 @@ use crate::attestation::source::Attester;
 /// The only path served.
 pub const REPORT_PATH: &str = "/api/v1/attestation/report";
 
-/// Longest request path repeated in the access log, in characters.
+/// Maximum length of the request path written to the access log, in characters.
 const MAX_LOGGED_PATH_CHARS: usize = 100;
 
 /// The stable prefix of every error body, `{"error": "<code>: <message>"}`.

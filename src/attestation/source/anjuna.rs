@@ -22,13 +22,13 @@ use super::{AttestFuture, AttestationRequest, Attester, AttesterError};
 /// response buffer), so anything larger is not a document.
 pub const ANJUNA_MAX_RESPONSE_LEN: usize = 16 * 1024;
 
-/// Longest wait for a whole response, from connecting to the last body byte.
+/// Maximum wait for a whole response, from connecting to the last body byte.
 pub const ANJUNA_DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest `error` text from the endpoint repeated in our messages, in characters.
+/// Maximum length of the `error` text from the endpoint repeated in our messages, in characters.
 const MAX_ERROR_TEXT_CHARS: usize = 300;
 
-/// Why the Anjuna-compatible endpoint did not return a document.
+/// Reason the Anjuna-compatible endpoint returned no document.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnjunaError {

@@ -50,7 +50,7 @@ impl NsmDevice for NsmDriver {
     }
 }
 
-/// Why NSM did not return a document.
+/// Reason NSM returned no document.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NsmError {
