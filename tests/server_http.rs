@@ -274,3 +274,49 @@ fn base64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closes_connection_with_slow_headers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = TestServer::sim_with_limits(limits).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(format!("GET {REPORT} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+        .await
+        .expect("the server must close a connection whose headers never finish");
+    assert!(read.is_ok() || received.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closes_idle_keep_alive_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = TestServer::sim_with_limits(limits).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(format!("GET {REPORT}?nonce=AQ HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+
+    // The whole exchange, read until the server closes the idle connection.
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+        .await
+        .expect("the server must close an idle keep-alive connection");
+    assert!(read.is_ok());
+    assert!(received.starts_with(b"HTTP/1.1 200 OK"));
+}

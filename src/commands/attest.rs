@@ -17,6 +17,9 @@ use crate::cli::{AttestArgs, AttestServerArgs};
 /// Maximum wait for the document of `attest`.
 const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Maximum wait for blocking tasks when the command exits.
+const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub fn attest(args: AttestArgs) -> Result<(), Failure> {
     // 1. Validate everything before contacting the attester.
     let spec = parse_attester(&args.attester)?;
@@ -32,7 +35,8 @@ pub fn attest(args: AttestArgs) -> Result<(), Failure> {
     }
 
     // 2. One document, under a deadline.
-    let document = runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let document = runtime.block_on(async {
         let attester = open_attester(&spec)?;
         warn_if_simulator(attester.as_ref());
         match tokio::time::timeout(ATTEST_DEADLINE, attester.attest(&request)).await {
@@ -46,7 +50,9 @@ pub fn attest(args: AttestArgs) -> Result<(), Failure> {
                 },
             )),
         }
-    })?;
+    });
+    stop_runtime(runtime);
+    let document = document?;
 
     // 3. Write it out.
     match &args.output {
@@ -83,7 +89,8 @@ pub fn serve(args: AttestServerArgs) -> Result<(), Failure> {
         ..ServerConfig::new(listen)
     };
 
-    runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
         let attester: Arc<dyn Attester> = Arc::from(open_attester(&spec)?);
         warn_if_simulator(attester.as_ref());
         let server = Server::bind(&config)
@@ -97,7 +104,15 @@ pub fn serve(args: AttestServerArgs) -> Result<(), Failure> {
         let shutdown = shutdown_signal().await?;
         server.run(attester, shutdown).await;
         Ok(())
-    })
+    });
+    stop_runtime(runtime);
+    result
+}
+
+/// Drops the runtime without waiting for a device call that never returns: a blocking task
+/// stuck in an NSM ioctl would otherwise keep the process from exiting.
+fn stop_runtime(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
 }
 
 fn parse_attester(value: &str) -> Result<AttesterSpec, Failure> {
