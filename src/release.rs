@@ -8,12 +8,13 @@ pub mod keygen;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::attestation::pcr::PcrIndex;
 use crate::attestation::source::{AttestationRequest, Attester, AttesterError};
-use crate::attestation::verify::{TrustRoot, VerifyError, VerifyOptions, verify};
+use crate::attestation::verify::{TrustRoot, VerifiedDocument, VerifyError, VerifyOptions, verify};
 use crate::deliver::{self, DeliverError, Item, Mode};
 use crate::envelope::{self, EnvelopeError, RsaBits};
 use crate::kms::{AttestationDocumentBytes, DecryptRequest, KmsClient, KmsError, KmsSettings};
@@ -114,6 +115,38 @@ impl ReleaseError {
     }
 }
 
+impl ReleaseError {
+    fn is_kms_access_denied(&self) -> bool {
+        matches!(
+            self,
+            ReleaseError::Kms {
+                source: KmsError::AccessDenied { .. },
+                ..
+            }
+        )
+    }
+}
+
+/// Logs the image measurements KMS saw, so an operator can compare them with the PCRs in
+/// the key policy (for example the Terraform variables) after an AccessDenied.
+fn log_sent_measurements(verified: &VerifiedDocument) {
+    let document = verified.document();
+    let pcr = |index: u64| {
+        PcrIndex::new(index)
+            .ok()
+            .and_then(|index| document.pcr(index))
+            .map(|value| value.to_hex())
+            .unwrap_or_else(|| "(absent)".to_owned())
+    };
+    warn!(
+        pcr0 = %pcr(0),
+        pcr1 = %pcr(1),
+        pcr2 = %pcr(2),
+        pcr8 = %pcr(8),
+        "KMS denied the request; the attestation document sent carried these measurements"
+    );
+}
+
 /// What a successful run delivered (names only; values never leave `deliver`).
 #[derive(Debug)]
 pub struct Released {
@@ -134,9 +167,15 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let trust_roots = load_trust_roots(&policy)?;
 
     // 2. Recipient key pair, under a deadline.
+    let keygen_started = Instant::now();
     let recipient_key = tokio::task::block_in_place(|| {
         keygen::generate_recipient_key(options.rsa_bits, options.keygen_deadline)
     })?;
+    info!(
+        bits = options.rsa_bits.bits(),
+        elapsed_ms = keygen_started.elapsed().as_millis() as u64,
+        "recipient key pair generated"
+    );
     let public_key = recipient_key.public_key_der();
 
     // 3. Attestation document for that key and a fresh nonce.
@@ -199,9 +238,17 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let attestation_document = AttestationDocumentBytes::new(document_bytes);
     let mut values: Vec<SecretBytes> = Vec::with_capacity(selected.len());
     for secret in &selected {
-        let value =
-            decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key).await?;
-        values.push(value);
+        let result =
+            decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key).await;
+        match result {
+            Ok(value) => values.push(value),
+            Err(error) => {
+                if error.is_kms_access_denied() {
+                    log_sent_measurements(&verified);
+                }
+                return Err(error);
+            }
+        }
     }
 
     // 7. The gate again, covering every secret, then delivery.
