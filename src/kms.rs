@@ -17,6 +17,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{EncryptionAlgorithmSpec, KeyEncryptionMechanism, RecipientInfo};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tracing::{debug, info};
 
 pub use error::KmsError;
@@ -95,7 +96,12 @@ pub struct KmsClient {
 impl KmsClient {
     /// Loads region, endpoint and credentials from the standard AWS configuration and
     /// checks the endpoint scheme against the trust model.
-    pub async fn from_environment(settings: &KmsSettings) -> Result<Self, KmsError> {
+    /// With `http_client`, every connection the SDK makes (KMS, and instance metadata for
+    /// credentials) goes through it; without, the SDK's default HTTPS client is used.
+    pub async fn from_environment(
+        settings: &KmsSettings,
+        http_client: Option<SharedHttpClient>,
+    ) -> Result<Self, KmsError> {
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts)
             .with_initial_backoff(Duration::from_millis(100))
@@ -104,11 +110,13 @@ impl KmsClient {
             .operation_timeout(settings.operation_timeout)
             .connect_timeout(settings.connect_timeout)
             .build();
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
-            .timeout_config(timeouts)
-            .load()
-            .await;
+            .timeout_config(timeouts);
+        if let Some(http_client) = http_client {
+            loader = loader.http_client(http_client);
+        }
+        let sdk_config = loader.load().await;
 
         let region = sdk_config.region().ok_or(KmsError::NoRegion)?.to_string();
         let endpoint = resolve_endpoint(sdk_config.endpoint_url(), &region);

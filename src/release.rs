@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tracing::{info, warn};
 
 use crate::attestation::pcr::PcrIndex;
@@ -59,6 +60,8 @@ pub struct ReleaseOptions {
     pub rsa_bits: RsaBits,
     pub delivery: Delivery,
     pub kms: KmsSettings,
+    /// HTTP client for KMS and credentials; `None` connects directly (local development).
+    pub http_client: Option<SharedHttpClient>,
     /// Longest wait for RSA key generation before giving up.
     pub keygen_deadline: Duration,
     /// Clock difference tolerated when checking certificate validity and document age.
@@ -223,10 +226,13 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     gate::check(&verified, &policy, &rules)?;
 
     // 5–6. Decrypt each secret for the recipient and open its envelope.
-    let kms = KmsClient::from_environment(&KmsSettings {
-        allow_plain_http: options.attester.is_simulator(),
-        ..options.kms.clone()
-    })
+    let kms = KmsClient::from_environment(
+        &KmsSettings {
+            allow_plain_http: options.attester.is_simulator(),
+            ..options.kms.clone()
+        },
+        options.http_client.clone(),
+    )
     .await
     .map_err(|source| ReleaseError::Kms {
         name: selected

@@ -1,12 +1,13 @@
 //! `fetch` and `exec`: the main job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use enclave_broker::attestation::source::AttesterSpec;
 use enclave_broker::envelope::RsaBits;
 use enclave_broker::kms::KmsSettings;
 use enclave_broker::release::{self, Delivery, ReleaseOptions};
-use enclave_broker::transport::Route;
+use enclave_broker::transport::{Route, RoutedHttpClient, SystemConnector, TlsRoots};
 
 use super::{Failure, runtime};
 use crate::cli::{ExecArgs, FetchArgs, Format, ReleaseArgs};
@@ -57,12 +58,13 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
         .map(|value| value.parse::<Route>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| Failure::new(2, error))?;
-    if !routes.is_empty() {
-        return Err(Failure::usage(
-            "--route: the routed enclave transport is not included in this build; run \
-             without --route to connect directly",
-        ));
-    }
+    let http_client = if routes.is_empty() {
+        None
+    } else {
+        let client = RoutedHttpClient::new(&routes, TlsRoots::Bundled, Arc::new(SystemConnector))
+            .map_err(|error| Failure::new(2, error))?;
+        Some(client.into_shared())
+    };
 
     runtime()?.block_on(async {
         let attester = attester_spec
@@ -74,6 +76,7 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
             rsa_bits,
             delivery,
             kms: KmsSettings::default(),
+            http_client,
             keygen_deadline: KEYGEN_DEADLINE,
             skew: SKEW,
         };
