@@ -168,6 +168,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         .map(|secret| secret.key().to_owned())
         .collect();
     let trust_roots = load_trust_roots(&policy)?;
+    warn_about_key_aliases(&policy, &rules);
 
     // 2. Recipient key pair, under a deadline.
     let keygen_started = Instant::now();
@@ -302,6 +303,23 @@ fn select_secrets<'a>(
     Ok(selected)
 }
 
+/// Warns once per key rule that names an alias or key id: only a full key ARN lets the
+/// broker check which key (and account) KMS actually used.
+fn warn_about_key_aliases(policy: &ReleasePolicy, rules: &BTreeSet<String>) {
+    for name in rules {
+        if let Some(rule) = policy.key_rule(name)
+            && !rule.is_key_arn()
+        {
+            warn!(
+                rule = %name,
+                key_id = rule.key_id(),
+                "key rule names an alias or key id, not a key ARN, so the key in KMS's answer \
+                 cannot be checked"
+            );
+        }
+    }
+}
+
 fn load_trust_roots(policy: &ReleasePolicy) -> Result<Vec<TrustRoot>, ReleaseError> {
     let mut roots = Vec::new();
     for spec in policy.trust_roots() {
@@ -361,13 +379,6 @@ async fn decrypt_secret(
     if rule.is_key_arn() {
         crate::kms::check_response_key_id(rule.key_id(), answer.key_id.as_deref())
             .map_err(kms_error)?;
-    } else {
-        warn!(
-            rule = %secret.key(),
-            key_id = rule.key_id(),
-            "key rule names an alias or key id, not a key ARN, so the key in KMS's answer \
-             cannot be checked"
-        );
     }
 
     let value =

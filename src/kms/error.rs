@@ -1,6 +1,9 @@
 //! KMS failures, mapped to messages a person can act on and to the broker's exit codes.
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::error::Error;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 
 /// Why a KMS call failed or its answer was not accepted.
@@ -65,6 +68,8 @@ pub enum KmsError {
         code: String,
         message: String,
     },
+    #[error("could not load AWS credentials for KMS: {detail}")]
+    Credentials { detail: String },
     #[error("KMS endpoint {endpoint} unreachable: {detail}")]
     Unreachable { endpoint: String, detail: String },
     #[error("KMS request to {endpoint} timed out: {detail}")]
@@ -84,7 +89,10 @@ impl KmsError {
     }
 
     pub(crate) fn from_sdk(error: SdkError<DecryptError>, key_id: &str, endpoint: &str) -> Self {
-        let detail = DisplayErrorContext(&error).to_string();
+        let detail = error_chain(&error);
+        if is_credentials_error(&error) {
+            return KmsError::Credentials { detail };
+        }
         match &error {
             SdkError::ServiceError(service) => {
                 let inner = service.err();
@@ -158,6 +166,36 @@ impl KmsError {
             },
         }
     }
+}
+
+/// Joins the `Display` of an error and each of its sources with ": ", skipping a source
+/// whose text repeats the previous one. Debug output of SDK errors is never used: it can
+/// carry whole responses.
+fn error_chain(error: &(dyn Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(item) = current {
+        let text = item.to_string();
+        if parts
+            .last()
+            .is_none_or(|previous| !previous.contains(&text))
+        {
+            parts.push(text);
+        }
+        current = item.source();
+    }
+    parts.join(": ")
+}
+
+fn is_credentials_error(error: &(dyn Error + 'static)) -> bool {
+    let mut current: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(item) = current {
+        if item.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        current = item.source();
+    }
+    false
 }
 
 #[cfg(test)]
