@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use support::*;
 
-/// Reads one HTTP/1.1 request: request line, headers (lowercased names) and body.
-fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+/// Request line, headers (lowercased names) and body of one HTTP/1.1 request.
+type Request = (String, Vec<(String, String)>, Vec<u8>);
+
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line).ok()?;
