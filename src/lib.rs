@@ -5,4 +5,5 @@
 pub mod attestation;
 pub mod deliver;
 pub mod kms;
+pub mod proxy;
 pub mod secret;
