@@ -62,8 +62,10 @@ impl Handler {
         let mut counts = Counts::default();
         let outcome = relay(&route, &mut client, &mut close, &mut counts).await;
 
-        // Close both sockets before reporting, so the report follows the actual close.
+        // Close the client socket and free the connection-limit slot before reporting, so
+        // whoever reacts to the report finds the slot free. The upstream socket is closed by now.
         drop(client);
+        drop(permits);
         let report = ConnectionReport {
             route: route.label.clone(),
             peer,
@@ -79,7 +81,7 @@ impl Handler {
             observer(&report);
         }
 
-        drop(permits);
+        // Last, so a drain that completes has every report delivered.
         drop(drain_guard);
     }
 }
@@ -239,7 +241,10 @@ pub struct ConnectionReport {
     pub upstream: String,
     /// The upstream address connected to, if any.
     pub upstream_addr: Option<SocketAddr>,
+    /// Bytes written to the upstream; bytes read from the client but not yet written when the
+    /// connection ended are not counted.
     pub bytes_client_to_upstream: u64,
+    /// Bytes written to the client, counted the same way.
     pub bytes_upstream_to_client: u64,
     pub duration: Duration,
     pub outcome: Outcome,

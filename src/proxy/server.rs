@@ -1,8 +1,9 @@
 //! Serving bound routes: one accept loop per route, connection limits, and graceful shutdown.
 //!
 //! Shutdown runs in three steps. The shutdown future completes, so every accept loop stops
-//! and its listener closes. Live connections then run on for up to `shutdown_timeout`. Any
-//! connection still open after that is closed, with the outcome "shutdown".
+//! and its listener closes; the kernel resets connections still waiting in a listener's
+//! accept queue. Live connections then run on for up to `shutdown_timeout`. Any connection
+//! still open after that is closed, with the outcome "shutdown".
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -101,6 +101,18 @@ impl RunningProxy {
         within_guard("proxy shutdown", self.task).await.unwrap()
     }
 
+    /// Signals shutdown if not done yet, waits for `serve` to return, and collects the reports
+    /// not yet read. Every connection has ended once `serve` returns, so none is missing.
+    pub async fn stop_and_collect(mut self) -> (Result<(), ProxyError>, Vec<Seen>) {
+        self.signal_shutdown();
+        let result = within_guard("proxy shutdown", self.task).await.unwrap();
+        let mut reports = Vec::new();
+        while let Ok(report) = self.reports.try_recv() {
+            reports.push(report);
+        }
+        (result, reports)
+    }
+
     /// The next connection report.
     pub async fn next_report(&mut self) -> Seen {
         within_guard("connection report", self.reports.recv())
@@ -249,6 +261,16 @@ impl Payload {
         context.finish().as_ref().to_vec()
     }
 
+    /// The whole stream in memory, for payloads small enough to hold.
+    pub fn to_vec(self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len as usize);
+        let mut generator = self.generator();
+        while let Some(chunk) = generator.next_chunk() {
+            bytes.extend_from_slice(chunk);
+        }
+        bytes
+    }
+
     /// Writes the stream to `writer`.
     pub async fn write_to<W: AsyncWrite + Unpin>(self, writer: &mut W) -> io::Result<()> {
         let mut generator = self.generator();
@@ -280,6 +302,11 @@ impl Generator {
         self.left -= take as u64;
         Some(&self.chunk[..take])
     }
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA256, bytes).as_ref().to_vec()
 }
 
 /// Reads `reader` to end of stream; returns the byte count and SHA-256.
