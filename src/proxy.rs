@@ -27,9 +27,9 @@
 //! - Connection limits: a client accepted while its route or the whole proxy is at its
 //!   `max_connections` is closed at once, without reading from it. Rejections are logged at
 //!   warn, at most one line per route every 10 seconds, with a count.
-//! - The upstream name is resolved on first use and again in the background once the cached
-//!   addresses are older than `dns_refresh_interval`; a failed lookup keeps the last good
-//!   addresses. Addresses are tried in turn within `connect_timeout`.
+//! - The upstream name is resolved on first use. Once the cached addresses are older than
+//!   `dns_refresh_interval`, it is resolved again in the background, and a failed lookup
+//!   keeps the last good addresses. Addresses are tried in turn within `connect_timeout`.
 //! - Bytes are copied both ways until each side has closed, passing half-closes on.
 //!   `idle_timeout` closes a connection with no bytes in either direction.
 //! - Each finished connection logs one info line (`connection finished`) with route, peer,
@@ -95,7 +95,7 @@ impl Default for Proxy {
 }
 
 impl Proxy {
-    /// A proxy with [`SystemBinder`], [`SystemResolver`] and no observer.
+    /// Creates a proxy with [`SystemBinder`], [`SystemResolver`] and no observer.
     pub fn new() -> Self {
         Self::default()
     }

@@ -109,9 +109,7 @@ fn unknown_top_level_field_rejected() {
         "shutdown_grace = \"5s\"\n{}",
         route("vsock:8000", "169.254.169.254:80")
     );
-    let error = ProxyConfig::from_toml_str(&toml)
-        .err()
-        .expect("must be rejected");
+    let error = ProxyConfig::from_toml_str(&toml).expect_err("must be rejected");
     assert!(
         matches!(error, ConfigError::Syntax { line: 1, .. }),
         "{error}"
@@ -176,9 +174,7 @@ fn every_problem_is_reported() {
         route("vsock:8000", "169.254.169.254:0"),
     ]
     .concat();
-    let error = ProxyConfig::from_toml_str(&toml)
-        .err()
-        .expect("must be rejected");
+    let error = ProxyConfig::from_toml_str(&toml).expect_err("must be rejected");
     let ConfigError::Invalid { problems, .. } = &error else {
         panic!("expected an invalid configuration, got {error}");
     };
@@ -189,13 +185,11 @@ fn every_problem_is_reported() {
 
 #[test]
 fn config_errors_exit_with_code_2() {
-    let error = ProxyConfig::from_toml_str("")
-        .err()
-        .expect("must be rejected");
+    let error = ProxyConfig::from_toml_str("").expect_err("must be rejected");
     assert_eq!(ProxyError::from(error).exit_code(), 2);
 
     let missing = tempfile::tempdir().unwrap().path().join("absent.toml");
-    let error = ProxyConfig::load(&missing).err().expect("must be rejected");
+    let error = ProxyConfig::load(&missing).expect_err("must be rejected");
     assert!(matches!(error, ConfigError::Read { .. }), "{error}");
     assert!(error.to_string().contains("absent.toml"), "{error}");
     assert_eq!(ProxyError::from(error).exit_code(), 2);
@@ -206,7 +200,7 @@ fn load_names_file_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("proxy.toml");
     std::fs::write(&path, route("vsock:8000", "kms.amazonaws.com")).unwrap();
-    let error = ProxyConfig::load(&path).err().expect("must be rejected");
+    let error = ProxyConfig::load(&path).expect_err("must be rejected");
     assert!(
         error.to_string().contains(&path.display().to_string()),
         "{error}"

@@ -1,5 +1,5 @@
 //! Upstream name resolution through the resolver seam: refresh, failures, and trying each
-//! address. The scripted resolver answers with loopback servers the test starts.
+//! address. The scripted resolver returns loopback servers the test starts.
 
 mod proxy_support;
 
@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Script = dyn Fn(usize) -> io::Result<Vec<SocketAddr>> + Send + Sync;
 
-/// A resolver whose answer to the n-th lookup (from 0) comes from a script.
+/// A resolver whose result for the n-th lookup (from 0) comes from a script.
 #[derive(Clone)]
 struct ScriptedResolver {
     lookups: Arc<AtomicUsize>,
@@ -47,7 +47,7 @@ fn lookup_failure() -> io::Error {
     io::Error::other("simulated resolver failure")
 }
 
-/// A configuration with one route to `upstream.test:443` and a 1 ms refresh interval, so
+/// Builds a configuration with one route to `upstream.test:443` and a 1 ms refresh interval, so
 /// every connection after the first finds the cached addresses due for a refresh.
 fn config(extra: &str) -> String {
     format!(

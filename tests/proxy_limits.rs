@@ -1,5 +1,5 @@
 //! Connection limits: a route's `max_connections` and the proxy-wide cap. Clients over a limit
-//! are accepted and closed at once; the upstream never sees them.
+//! are accepted and closed at once, so they never reach the upstream.
 
 mod proxy_support;
 

@@ -15,8 +15,8 @@ const SIZES: [u64; 3] = [1, 64 * 1024, 64 * 1024 * 1024];
 /// Digest and length of what an upstream received, sent back to the test.
 type Received = (u64, Vec<u8>);
 
-/// Starts an upstream that reads the client's stream to its end, then answers with `reply`
-/// and half-closes. It answers only after the client's end of stream arrived, so the reply
+/// Starts an upstream that reads the client's stream to its end, then replies with `reply`
+/// and half-closes. It replies only after the client's end of stream arrived, so the reply
 /// passing proves that the client's half-close reached it and the other direction stayed open.
 async fn spawn_reply_after_request(
     reply: Payload,

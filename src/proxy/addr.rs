@@ -7,25 +7,25 @@ use std::str::FromStr;
 /// `VMADDR_PORT_ANY` from `<linux/vm_sockets.h>`: "any port", so never a fixed listening port.
 const VSOCK_PORT_ANY: u32 = u32::MAX;
 
-/// Longest DNS name accepted in an upstream, in its dotted text form (RFC 1035, section 2.3.4).
+/// Maximum length of a DNS name in an upstream, in dotted text form (RFC 1035, section 2.3.4).
 const MAX_DNS_NAME_LEN: usize = 253;
 
-/// Longest label of a DNS name (RFC 1035, section 2.3.4).
+/// Maximum length of one label of a DNS name (RFC 1035, section 2.3.4).
 const MAX_DNS_LABEL_LEN: usize = 63;
 
-/// Where a route accepts connections: `vsock:PORT` or `tcp:IP:PORT`.
+/// Listening address of a route: `vsock:PORT` or `tcp:IP:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListenAddr {
     /// `vsock:PORT`, bound for any CID (`VMADDR_CID_ANY`), so the enclave connects to the
     /// parent's CID 3 on this port.
     Vsock { port: u32 },
-    /// `tcp:IP:PORT` with a literal IP address (IPv6 in brackets). Port 0 asks the OS for a
+    /// `tcp:IP:PORT` with a literal IP address (IPv6 in brackets). Port 0 makes the OS choose a
     /// free port, which [`BoundProxy::local_addrs`](super::BoundProxy::local_addrs) reports.
     Tcp(SocketAddr),
 }
 
 impl ListenAddr {
-    /// Whether two routes with this address would compete for the same listener. A TCP port 0
+    /// Returns whether two routes with this address would compete for the same listener. A TCP port 0
     /// gets a distinct free port at each bind, so it never conflicts.
     pub(crate) fn is_fixed(&self) -> bool {
         match self {
@@ -80,7 +80,8 @@ enum UpstreamHost {
 }
 
 impl Upstream {
-    /// The socket address when the host is an IP address literal, so no resolution is needed.
+    /// Returns the socket address when the host is an IP address literal, which needs no
+    /// resolution.
     pub fn ip_addr(&self) -> Option<SocketAddr> {
         match self.host {
             UpstreamHost::Ip(ip) => Some(SocketAddr::new(ip, self.port)),
@@ -88,7 +89,7 @@ impl Upstream {
         }
     }
 
-    /// The DNS name, or `None` for an IP address literal.
+    /// Returns the DNS name, or `None` for an IP address literal.
     pub fn dns_name(&self) -> Option<&str> {
         match &self.host {
             UpstreamHost::Ip(_) => None,
@@ -149,7 +150,7 @@ fn parse_host(host: &str) -> Result<UpstreamHost, AddrError> {
         return Ok(UpstreamHost::Ip(ip));
     }
 
-    // A trailing dot marks a fully qualified name; it is kept, since resolvers accept it.
+    // A trailing dot marks a fully qualified name. It is kept because resolvers accept it.
     let name = host.strip_suffix('.').unwrap_or(host);
     let valid_label = |label: &str| {
         !label.is_empty()
@@ -177,7 +178,7 @@ impl fmt::Display for Upstream {
     }
 }
 
-/// Why a `listen` or `upstream` string is invalid. Messages state the expected form; the
+/// Error in a `listen` or `upstream` string. Its message states the expected form, and the
 /// configuration error around it names the route, the field and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

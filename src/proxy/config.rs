@@ -175,13 +175,13 @@ impl ProxyConfig {
         self.max_connections
     }
 
-    /// How long live connections may run after a shutdown signal before they are closed.
+    /// Returns the time live connections may run after a shutdown signal before they are closed.
     pub fn shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
     }
 
     /// The age after which an upstream's resolved addresses are resolved again. The system
-    /// resolver does not return DNS TTLs, so this interval stands in for them.
+    /// resolver does not return DNS TTLs, so this interval replaces them.
     pub fn dns_refresh_interval(&self) -> Duration {
         self.dns_refresh_interval
     }
@@ -273,7 +273,7 @@ impl RouteConfig {
         self.idle_timeout
     }
 
-    /// The name used for this route in logs and errors, such as `route[0] (vsock:8000)`.
+    /// Returns the name used for this route in logs and errors, such as `route[0] (vsock:8000)`.
     pub fn label(&self) -> String {
         format!("route[{}] ({})", self.index, self.listen)
     }
@@ -434,7 +434,7 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where the configuration came from, for messages.
+/// Source of the configuration, for messages.
 #[derive(Debug, Clone)]
 pub enum Origin {
     File(PathBuf),
@@ -510,7 +510,7 @@ impl Problems {
     }
 }
 
-/// Why a proxy configuration cannot be used.
+/// Error that makes a proxy configuration unusable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {

@@ -19,7 +19,7 @@ use super::upstream::{self, ConnectError, ResolveError, UpstreamAddrs};
 /// Called with the report of every finished connection, after its log line is written.
 pub type ConnectionObserver = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 
-/// What one route needs to serve a connection; shared by its accept loop and handlers.
+/// State one route needs to serve a connection, shared by its accept loop and handlers.
 pub(crate) struct RouteContext {
     pub(crate) label: String,
     pub(crate) upstream: Arc<UpstreamAddrs>,
@@ -62,8 +62,9 @@ impl Handler {
         let mut counts = Counts::default();
         let outcome = relay(&route, &mut client, &mut close, &mut counts).await;
 
-        // Close the client socket and free the connection-limit slot before reporting, so
-        // whoever reacts to the report finds the slot free. The upstream socket is closed by now.
+        // Close the client socket and free the connection-limit slot before reporting, so an
+        // observer that reacts to the report finds the slot free. The upstream socket is
+        // already closed.
         drop(client);
         drop(permits);
         let report = ConnectionReport {
@@ -171,7 +172,7 @@ async fn closed(close: &mut watch::Receiver<bool>) {
     let _ = close.wait_for(|closed| *closed).await;
 }
 
-/// How a connection ended.
+/// Cause that ended a connection.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -196,7 +197,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// A stable one-word name of the variant, for metrics and tests.
+    /// Returns a stable one-word name of the variant, for metrics and tests.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Closed => "closed",
@@ -230,7 +231,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The facts of one finished connection, as logged. It holds no payload bytes.
+/// The facts of one finished connection, as logged. It contains no payload bytes.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ConnectionReport {

@@ -3,7 +3,7 @@
 use super::addr::ListenAddr;
 use super::config::ConfigError;
 
-/// Why the proxy could not start or stopped serving.
+/// Error that kept the proxy from starting or stopped it serving.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {

@@ -86,7 +86,8 @@ impl Listener {
         Listener(ListenerKind::Tcp(listener))
     }
 
-    /// The address the socket is bound to; for TCP port 0, the port the OS chose.
+    /// Returns the address the socket is bound to, which for TCP port 0 has the port the OS
+    /// chose.
     pub fn local_addr(&self) -> io::Result<Endpoint> {
         match &self.0 {
             ListenerKind::Tcp(listener) => listener.local_addr().map(Endpoint::Tcp),
@@ -131,7 +132,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// The TCP socket address, or `None` for vsock.
+    /// Returns the TCP socket address, or `None` for vsock.
     pub fn as_tcp(&self) -> Option<SocketAddr> {
         match self {
             Endpoint::Tcp(addr) => Some(*addr),

@@ -44,7 +44,7 @@ pub(crate) struct BoundRoute {
 }
 
 impl BoundProxy {
-    /// Each route's label, such as `route[0] (tcp:127.0.0.1:0)`, with the address its listener
+    /// Returns each route's label, such as `route[0] (tcp:127.0.0.1:0)`, with the address its listener
     /// is bound to, in configuration order.
     pub fn local_addrs(&self) -> Vec<(String, Endpoint)> {
         self.routes
@@ -58,6 +58,8 @@ impl BoundProxy {
     /// has ended. Fails only if an accept loop stopped unexpectedly; connection errors end
     /// only their own connection.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+        // The configuration caps every limit at `Semaphore::MAX_PERMITS`, so `Semaphore::new`
+        // cannot panic here or for the route limits below.
         let global_limit = Arc::new(Semaphore::new(self.max_connections as usize));
         let (stop_accepting, stop_rx) = watch::channel(false);
         let (close_connections, close_rx) = watch::channel(false);
@@ -92,8 +94,8 @@ impl BoundProxy {
             labels.insert(handle.id(), label);
         }
 
-        // Serve until the shutdown signal. Accept loops end only when told to, so one ending
-        // earlier has panicked.
+        // Serve until the shutdown signal. Accept loops end only on the stop signal, so one
+        // that ends earlier has panicked.
         tokio::pin!(shutdown);
         let mut failure = None;
         tokio::select! {
@@ -239,7 +241,7 @@ impl AcceptLoop {
     }
 }
 
-/// Whether an accept error concerns only the connection being accepted, so the next accept
+/// Returns whether an accept error concerns only the connection being accepted, so the next accept
 /// can follow at once.
 fn is_connection_error(error: &std::io::Error) -> bool {
     use std::io::ErrorKind;

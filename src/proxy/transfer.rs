@@ -153,9 +153,9 @@ impl Direction {
         }
     }
 
-    /// Copies until the source would block, then returns `Pending`; or until the source ended
-    /// and the destination's write direction is shut down, then returns `Ok` (again on every
-    /// later call). Sets `moved` when any byte was read or written.
+    /// Copies until the source would block, and then returns `Pending`. Once the source has
+    /// ended and the destination's write direction is shut down, returns `Ok`, on this and every
+    /// later call. Sets `moved` when any byte was read or written.
     fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
@@ -254,7 +254,7 @@ mod tests {
             )
         });
 
-        // The client sends its request and half-closes; the upstream answers after end of
+        // The client sends its request and half-closes. The upstream replies after end of
         // stream, which shows the response direction outlives the request direction.
         client.write_all(b"request").await.unwrap();
         client.shutdown().await.unwrap();

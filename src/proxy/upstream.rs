@@ -94,8 +94,8 @@ impl UpstreamAddrs {
                 state: Mutex::new(CacheState::default()),
                 first_lookup: tokio::sync::Mutex::new(()),
             }),
-            // An `Upstream` holds either an IP address or a name, so this arm is never taken;
-            // an empty list makes every connection fail with "no addresses" if it ever were.
+            // An `Upstream` contains either an IP address or a name, so this arm is never
+            // taken. If it were, the empty list would fail every connection.
             (None, None) => Source::Fixed(Arc::from([])),
         };
         UpstreamAddrs {
@@ -206,7 +206,7 @@ impl DnsCache {
     }
 }
 
-/// Why an upstream name could not be resolved.
+/// Error of an upstream name lookup.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error("name resolution failed: {0}")]
@@ -219,7 +219,7 @@ pub enum ResolveError {
 
 /// Connects to each address in turn until one accepts, within `deadline`. Each attempt gets
 /// an equal share of the time left for the addresses not yet tried, so one address that never
-/// answers cannot use up the whole deadline.
+/// responds cannot use up the whole deadline.
 pub(crate) async fn connect(
     addrs: &[SocketAddr],
     deadline: Instant,
@@ -259,7 +259,7 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    /// Whether every address refused the connection, so the upstream is up but not listening.
+    /// Returns whether every address refused the connection, so the upstream is up but not listening.
     pub fn all_refused(&self) -> bool {
         !self.attempts.is_empty()
             && self.attempts.iter().all(|(_, error)| {
@@ -285,7 +285,7 @@ impl fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-/// Why one connect attempt failed.
+/// Failure of one connect attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum AttemptError {
     #[error("{0}")]

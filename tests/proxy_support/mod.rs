@@ -83,7 +83,7 @@ pub struct RunningProxy {
 }
 
 impl RunningProxy {
-    /// The TCP address of route `index`.
+    /// Returns the TCP address of route `index`.
     pub fn addr(&self, index: usize) -> SocketAddr {
         self.addrs[index]
     }
@@ -113,7 +113,7 @@ impl RunningProxy {
         (result, reports)
     }
 
-    /// The next connection report.
+    /// Waits for the next connection report.
     pub async fn next_report(&mut self) -> Seen {
         within_guard("connection report", self.reports.recv())
             .await
@@ -121,7 +121,7 @@ impl RunningProxy {
     }
 }
 
-/// A [`Proxy`] with the loopback binder and an observer feeding the returned channel.
+/// Creates a [`Proxy`] with the loopback binder and an observer feeding the returned channel.
 pub fn observed_proxy() -> (Proxy, mpsc::UnboundedReceiver<Seen>) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let proxy = Proxy::new()
@@ -174,13 +174,13 @@ pub async fn start(toml: &str) -> RunningProxy {
     start_with(proxy, reports, toml).await
 }
 
-/// A configuration with one route from a free loopback port to `upstream`, plus `extra` lines
+/// Builds a configuration with one route from a free loopback port to `upstream`, plus `extra` lines
 /// in the route table.
 pub fn one_route(upstream: SocketAddr, extra: &str) -> String {
     format!("[[route]]\nlisten = \"tcp:127.0.0.1:0\"\nupstream = \"{upstream}\"\n{extra}\n")
 }
 
-/// A listener on a free 127.0.0.1 port with a backlog of 1024. Tokio's `TcpListener::bind`
+/// Binds a listener on a free 127.0.0.1 port with a backlog of 1024. Tokio's `TcpListener::bind`
 /// uses 128, which a burst of a thousand clients overflows.
 pub fn loopback_listener() -> TcpListener {
     let socket = TcpSocket::new_v4().unwrap();
@@ -188,7 +188,7 @@ pub fn loopback_listener() -> TcpListener {
     socket.listen(1024).unwrap()
 }
 
-/// A loopback address nothing listens on, so connecting to it is refused.
+/// Returns a loopback address nothing listens on, so connecting to it is refused.
 pub async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
@@ -261,7 +261,7 @@ impl Payload {
         context.finish().as_ref().to_vec()
     }
 
-    /// The whole stream in memory, for payloads small enough to hold.
+    /// Returns the whole stream in memory, for payloads small enough to hold.
     pub fn to_vec(self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.len as usize);
         let mut generator = self.generator();
