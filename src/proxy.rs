@@ -37,6 +37,7 @@
 
 mod addr;
 mod config;
+mod config_error;
 mod connection;
 mod error;
 mod listener;
@@ -49,10 +50,10 @@ use std::sync::Arc;
 
 pub use addr::{AddrError, ListenAddr, Upstream};
 pub use config::{
-    ConfigError, ConfigProblem, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DNS_REFRESH_INTERVAL,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Location, Origin,
-    ProxyConfig, RouteConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DNS_REFRESH_INTERVAL, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, ProxyConfig, RouteConfig,
 };
+pub use config_error::{ConfigError, ConfigProblem, Location, Origin};
 pub use connection::{ConnectionObserver, ConnectionReport, Outcome};
 pub use error::ProxyError;
 pub use listener::{Binder, Endpoint, Listener, SystemBinder};

@@ -1,7 +1,7 @@
 //! Errors that stop the proxy, and their exit codes.
 
 use super::addr::ListenAddr;
-use super::config::ConfigError;
+use super::config_error::ConfigError;
 
 /// Error that kept the proxy from starting or stopped it serving.
 #[derive(Debug, thiserror::Error)]
