@@ -36,11 +36,17 @@ impl Connector for SystemConnector {
                     stream.set_nodelay(true)?;
                     Ok(Box::new(stream) as Box<dyn Stream>)
                 }
+                #[cfg(target_os = "linux")]
                 Target::Vsock { cid, port } => {
                     let address = tokio_vsock::VsockAddr::new(*cid, *port);
                     let stream = tokio_vsock::VsockStream::connect(address).await?;
                     Ok(Box::new(stream) as Box<dyn Stream>)
                 }
+                #[cfg(not(target_os = "linux"))]
+                Target::Vsock { .. } => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "vsock exists on Linux only",
+                )),
             }
         })
     }
