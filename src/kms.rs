@@ -10,6 +10,8 @@ mod error;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -17,7 +19,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{EncryptionAlgorithmSpec, KeyEncryptionMechanism, RecipientInfo};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use tracing::{debug, info};
 
 pub use error::KmsError;
@@ -168,10 +175,22 @@ impl KmsClient {
             key_id = request.key_id,
             "calling KMS Decrypt with Recipient"
         );
+        let attempts = AttemptCounter::default();
         let output = call
+            .customize()
+            .interceptor(attempts.clone())
             .send()
             .await
-            .map_err(|error| KmsError::from_sdk(error, request.key_id, &self.endpoint))?;
+            .map_err(|error| {
+                KmsError::from_sdk(error, request.key_id, &self.endpoint, attempts.count())
+            })?;
+        if attempts.count() > 1 {
+            info!(
+                key_id = request.key_id,
+                attempts = attempts.count(),
+                "KMS Decrypt succeeded after retries"
+            );
+        }
 
         // A response with `Plaintext` means KMS ignored the recipient; it must not be used,
         // and the plaintext is dropped here without being looked at.
@@ -191,6 +210,32 @@ impl KmsClient {
             key_id: output.key_id().map(str::to_owned),
             ciphertext_for_recipient,
         })
+    }
+}
+
+/// Counts the attempts the SDK makes for one operation, retries included.
+#[derive(Debug, Clone, Default)]
+struct AttemptCounter(Arc<AtomicU32>);
+
+impl AttemptCounter {
+    fn count(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "AttemptCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -64,6 +64,8 @@ pub struct ReleaseOptions {
     pub http_client: Option<SharedHttpClient>,
     /// Longest wait for RSA key generation before giving up.
     pub keygen_deadline: Duration,
+    /// Longest wait for the attester's document.
+    pub attest_deadline: Duration,
     /// Clock difference tolerated when checking certificate validity and document age.
     pub skew: Duration,
 }
@@ -89,6 +91,14 @@ pub enum ReleaseError {
         attester: &'static str,
         source: AttesterError,
     },
+    #[error(
+        "attester {attester} returned no document within {} s",
+        deadline.as_secs_f64()
+    )]
+    AttesterTimeout {
+        attester: &'static str,
+        deadline: Duration,
+    },
     #[error("attestation document rejected: {0}")]
     Verify(#[from] VerifyError),
     #[error(transparent)]
@@ -108,7 +118,7 @@ impl ReleaseError {
             ReleaseError::Policy(_)
             | ReleaseError::NothingToDeliver { .. }
             | ReleaseError::TrustRoot { .. } => 2,
-            ReleaseError::Keygen(_) => 3,
+            ReleaseError::Keygen(_) | ReleaseError::AttesterTimeout { .. } => 3,
             ReleaseError::Attester { source, .. } => source.exit_code(),
             ReleaseError::Verify(_) | ReleaseError::Gate(_) => 1,
             ReleaseError::Kms { source, .. } => source.exit_code(),
@@ -191,15 +201,17 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         nonce: Some(nonce.clone()),
     };
     let attester_name = options.attester.name();
-    let document_bytes =
-        options
-            .attester
-            .attest(&request)
-            .await
-            .map_err(|source| ReleaseError::Attester {
-                attester: attester_name,
-                source,
-            })?;
+    let attesting = options.attester.attest(&request);
+    let document_bytes = tokio::time::timeout(options.attest_deadline, attesting)
+        .await
+        .map_err(|_| ReleaseError::AttesterTimeout {
+            attester: attester_name,
+            deadline: options.attest_deadline,
+        })?
+        .map_err(|source| ReleaseError::Attester {
+            attester: attester_name,
+            source,
+        })?;
 
     // 4. Verify the document and run the gate before contacting KMS.
     let now_ms = crate::clock::now_ms();

@@ -15,6 +15,9 @@ use crate::cli::{ExecArgs, FetchArgs, Format, ReleaseArgs};
 /// Longest wait for RSA key generation before start-up fails.
 const KEYGEN_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Longest wait for the attestation document (the NSM answers in milliseconds).
+const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Clock difference tolerated in certificate validity and document age.
 const SKEW: Duration = Duration::from_secs(60);
 
@@ -78,6 +81,7 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
             kms: KmsSettings::default(),
             http_client,
             keygen_deadline: KEYGEN_DEADLINE,
+            attest_deadline: ATTEST_DEADLINE,
             skew: SKEW,
         };
         match release::run(options).await {

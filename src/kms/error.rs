@@ -62,18 +62,30 @@ pub enum KmsError {
     RecipientIgnored { key_id: String },
     #[error("KMS answered Decrypt for key {key_id} without CiphertextForRecipient")]
     MissingCiphertextForRecipient { key_id: String },
-    #[error("KMS is throttling or unavailable at {endpoint} ({code}) after retries: {message}")]
+    #[error(
+        "KMS is throttling or unavailable at {endpoint} ({code}) after {attempts} attempts: \
+         {message}"
+    )]
     Unavailable {
         endpoint: String,
         code: String,
         message: String,
+        attempts: u32,
     },
     #[error("could not load AWS credentials for KMS: {detail}")]
     Credentials { detail: String },
-    #[error("KMS endpoint {endpoint} unreachable: {detail}")]
-    Unreachable { endpoint: String, detail: String },
-    #[error("KMS request to {endpoint} timed out: {detail}")]
-    Timeout { endpoint: String, detail: String },
+    #[error("KMS endpoint {endpoint} unreachable after {attempts} attempts: {detail}")]
+    Unreachable {
+        endpoint: String,
+        detail: String,
+        attempts: u32,
+    },
+    #[error("KMS request to {endpoint} timed out after {attempts} attempts: {detail}")]
+    Timeout {
+        endpoint: String,
+        detail: String,
+        attempts: u32,
+    },
     #[error("KMS request could not be made: {detail}")]
     Request { detail: String },
 }
@@ -88,7 +100,12 @@ impl KmsError {
         }
     }
 
-    pub(crate) fn from_sdk(error: SdkError<DecryptError>, key_id: &str, endpoint: &str) -> Self {
+    pub(crate) fn from_sdk(
+        error: SdkError<DecryptError>,
+        key_id: &str,
+        endpoint: &str,
+        attempts: u32,
+    ) -> Self {
         let detail = error_chain(&error);
         if is_credentials_error(&error) {
             return KmsError::Credentials { detail };
@@ -99,23 +116,27 @@ impl KmsError {
                 let code = inner.code().unwrap_or("unknown").to_owned();
                 let message = inner.message().unwrap_or("no message").to_owned();
                 let status = service.raw().status().as_u16();
-                Self::from_service_code(code, message, status, key_id, endpoint)
+                Self::from_service_code(code, message, status, key_id, endpoint, attempts)
             }
             SdkError::TimeoutError(_) => KmsError::Timeout {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => KmsError::Timeout {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             SdkError::DispatchFailure(dispatch) if dispatch.is_io() => KmsError::Unreachable {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => KmsError::Unreachable {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             _ => KmsError::Request { detail },
         }
@@ -127,6 +148,7 @@ impl KmsError {
         status: u16,
         key_id: &str,
         endpoint: &str,
+        attempts: u32,
     ) -> Self {
         let key_id = key_id.to_owned();
         match code.as_str() {
@@ -153,11 +175,13 @@ impl KmsError {
                 endpoint: endpoint.to_owned(),
                 code,
                 message,
+                attempts,
             },
             _ if status >= 500 || status == 429 => KmsError::Unavailable {
                 endpoint: endpoint.to_owned(),
                 code,
                 message,
+                attempts,
             },
             _ => KmsError::Service {
                 key_id,
@@ -203,7 +227,7 @@ mod tests {
     use super::*;
 
     fn map(code: &str, status: u16) -> KmsError {
-        KmsError::from_service_code(code.into(), "m".into(), status, "alias/app", "http://x")
+        KmsError::from_service_code(code.into(), "m".into(), status, "alias/app", "http://x", 5)
     }
 
     #[test]
