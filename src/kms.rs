@@ -1,6 +1,6 @@
 //! AWS KMS `Decrypt` with `Recipient`: the only KMS call the broker makes.
 //!
-//! The request carries the attestation document, so KMS answers with
+//! The request carries the attestation document, so KMS responds with
 //! `CiphertextForRecipient` (a CMS envelope for the enclave's RSA key) instead of plaintext.
 //! Endpoint, region and credentials come from the standard AWS configuration; the endpoint is
 //! resolved here once and then set explicitly, so the scheme check of the trust model and the
@@ -50,7 +50,7 @@ impl fmt::Debug for AttestationDocumentBytes {
     }
 }
 
-/// Where KMS requests go and how hard the client tries before giving up.
+/// Settings of the KMS client: endpoint scheme check, retries and timeouts.
 #[derive(Debug, Clone)]
 pub struct KmsSettings {
     /// Accept an `http://` endpoint. Only the simulator attester may set this: with TLS
@@ -143,7 +143,7 @@ impl KmsClient {
         &self.endpoint
     }
 
-    /// Calls `Decrypt` with `Recipient` and checks that the answer is for the recipient.
+    /// Calls `Decrypt` with `Recipient` and checks that the response is for the recipient.
     pub async fn decrypt_for_recipient(
         &self,
         request: &DecryptRequest<'_>,

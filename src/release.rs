@@ -28,7 +28,7 @@ use keygen::KeygenError;
 /// Length of the nonce the broker puts in each attestation request.
 pub const NONCE_LEN: usize = 32;
 
-/// Where released secrets go.
+/// Delivery target of the released secrets.
 #[derive(Debug, Clone)]
 pub enum Delivery {
     Files {
@@ -62,15 +62,15 @@ pub struct ReleaseOptions {
     pub kms: KmsSettings,
     /// HTTP client for KMS and credentials; `None` connects directly (local development).
     pub http_client: Option<SharedHttpClient>,
-    /// Longest wait for RSA key generation before giving up.
+    /// Maximum wait for RSA key generation.
     pub keygen_deadline: Duration,
-    /// Longest wait for the attester's document.
+    /// Maximum wait for the attester's document.
     pub attest_deadline: Duration,
     /// Clock difference tolerated when checking certificate validity and document age.
     pub skew: Duration,
 }
 
-/// Why the main job stopped. Nothing was delivered.
+/// Failure of the main job. Nothing was delivered when one is returned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
@@ -160,7 +160,7 @@ fn log_sent_measurements(verified: &VerifiedDocument) {
     );
 }
 
-/// What a successful run delivered (names only; values never leave `deliver`).
+/// Summary of a successful run: names and paths only, because values never leave `deliver`.
 #[derive(Debug)]
 pub struct Released {
     pub secret_names: Vec<String>,

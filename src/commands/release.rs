@@ -12,10 +12,10 @@ use enclave_broker::transport::{Route, RoutedHttpClient, SystemConnector, TlsRoo
 use super::{Failure, runtime};
 use crate::cli::{ExecArgs, FetchArgs, Format, ReleaseArgs};
 
-/// Longest wait for RSA key generation before start-up fails.
+/// Maximum wait for RSA key generation before start-up fails.
 const KEYGEN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Longest wait for the attestation document (the NSM answers in milliseconds).
+/// Maximum wait for the attestation document. The NSM normally responds in milliseconds.
 const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Clock difference tolerated in certificate validity and document age.

@@ -6,7 +6,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 
-/// Why a KMS call failed or its answer was not accepted.
+/// Failure of a KMS call, or a KMS response the broker rejects.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsError {
@@ -19,7 +19,7 @@ pub enum KmsError {
     )]
     InsecureEndpoint { endpoint: String },
 
-    // Denied by KMS or by the broker's checks of the answer.
+    // Denied by KMS or by the broker's checks of the response.
     #[error("KMS denied Decrypt with key {key_id}: {message}")]
     AccessDenied { key_id: String, message: String },
     #[error(
@@ -28,7 +28,7 @@ pub enum KmsError {
     )]
     KeyIdMismatch { expected: String, found: String },
 
-    // KMS answered with an error about the request.
+    // KMS returned an error about the request.
     #[error(
         "KMS rejected the ciphertext for key {key_id} ({code}): {message}; check that the \
          ciphertext and encryption_context match what was encrypted, and set \

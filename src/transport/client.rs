@@ -38,7 +38,7 @@ pub enum TlsRoots {
     Custom(Vec<Vec<u8>>),
 }
 
-/// Why the routed client could not be built or a request could not be sent.
+/// Failure to build the routed client or to send a request through it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
@@ -195,7 +195,7 @@ impl HttpConnector for RoutedHttpClient {
     }
 }
 
-/// Where a request goes: scheme, host and port from its URI.
+/// Destination of a request: scheme, host and port from its URI.
 struct Destination {
     https: bool,
     host: String,
