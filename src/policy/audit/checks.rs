@@ -51,11 +51,19 @@ fn requires_attestation(statement: &Statement) -> bool {
     })
 }
 
-fn has_attestation_condition(statement: &Statement) -> bool {
-    statement
-        .conditions
-        .iter()
-        .any(|condition| classify_key(&condition.key).is_attestation_family())
+/// True when the statement applies only to requests that carry an attestation document:
+/// [`requires_attestation`], or a `Null` check with value `false` on a
+/// `kms:RecipientAttestation` key. Actions other than the plaintext ones never carry one.
+fn requires_attestation_document(statement: &Statement) -> bool {
+    requires_attestation(statement)
+        || statement.conditions.iter().any(|condition| {
+            Operator::parse(&condition.operator).is_null()
+                && classify_key(&condition.key).is_attestation_family()
+                && condition
+                    .values
+                    .iter()
+                    .all(|value| value.eq_ignore_ascii_case("false"))
+        })
 }
 
 /// True when `statement` applies to `action`.
@@ -194,7 +202,7 @@ fn check_condition_keys(statement: &Statement, report: &mut Report) {
         match classify_key(&condition.key) {
             KeyClass::Unknown { reason } => report(
                 FindingKind::UnknownConditionKey,
-                format!("unknown condition key {}: {reason}", condition.key),
+                format!("unknown condition key {} ({reason})", condition.key),
                 "use kms:RecipientAttestation:ImageSha384 for PCR0 and \
                  kms:RecipientAttestation:PCR<n> for the others"
                     .to_owned(),
@@ -307,7 +315,7 @@ fn check_pcr_value(
 }
 
 fn check_unsupported_actions(statement: &Statement, report: &mut Report) {
-    if !has_attestation_condition(statement) {
+    if !requires_attestation_document(statement) {
         return;
     }
     let ActionList::Only(patterns) = &statement.actions else {
@@ -326,7 +334,7 @@ fn check_unsupported_actions(statement: &Statement, report: &mut Report) {
         }
         let consequence = match statement.effect {
             Effect::Allow => "so this Allow never grants it",
-            Effect::Deny => "so KMS decides the condition as if no attestation document were sent",
+            Effect::Deny => "so this Deny never applies to it",
         };
         report(
             FindingKind::UnsupportedAction,

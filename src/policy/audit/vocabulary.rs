@@ -197,9 +197,7 @@ pub fn classify_key(key: &str) -> KeyClass {
         .filter(|suffix| !suffix.is_empty())
     else {
         return KeyClass::Unknown {
-            reason: "kms:RecipientAttestation needs a suffix; did you mean \
-                     kms:RecipientAttestation:ImageSha384 or :PCR0?"
-                .to_owned(),
+            reason: "did you mean kms:RecipientAttestation:ImageSha384 or :PCR0?".to_owned(),
         };
     };
 
@@ -211,9 +209,8 @@ pub fn classify_key(key: &str) -> KeyClass {
         parse_index(digits, MAX_PCR_INDEX, "PCR").map(AttestationKey::Pcr)
     } else {
         Err(format!(
-            "{key} is not a KMS condition key; the attestation keys are \
-             kms:RecipientAttestation:ImageSha384, :PCR0 to :PCR{MAX_PCR_INDEX} and \
-             :NitroTPMPCR0 to :NitroTPMPCR{MAX_NITRO_TPM_PCR_INDEX}"
+            "KMS defines kms:RecipientAttestation:ImageSha384, :PCR0 to :PCR{MAX_PCR_INDEX} \
+             and :NitroTPMPCR0 to :NitroTPMPCR{MAX_NITRO_TPM_PCR_INDEX}"
         ))
     };
     match parsed {
@@ -227,8 +224,7 @@ pub fn classify_key(key: &str) -> KeyClass {
 fn parse_index(digits: &str, max: u8, family: &str) -> Result<u8, String> {
     if digits.is_empty() {
         return Err(format!(
-            "kms:RecipientAttestation:{family} has no PCR index; write e.g. \
-             kms:RecipientAttestation:{family}8"
+            "no PCR index; write e.g. kms:RecipientAttestation:{family}8"
         ));
     }
     let canonical = digits.bytes().all(|b| b.is_ascii_digit())
@@ -238,13 +234,9 @@ fn parse_index(digits: &str, max: u8, family: &str) -> Result<u8, String> {
     match index {
         Some(index) if index <= u16::from(max) => Ok(index as u8),
         Some(index) => Err(format!(
-            "kms:RecipientAttestation:{family}{index}: PCR index {index} is out of range; \
-             valid indexes are 0 to {max}"
+            "PCR index {index} is out of range; valid indexes are 0 to {max}"
         )),
-        None => Err(format!(
-            "kms:RecipientAttestation:{family}{digits}: {digits:?} is not a PCR index from \
-             0 to {max}"
-        )),
+        None => Err(format!("{digits:?} is not a PCR index from 0 to {max}")),
     }
 }
 
