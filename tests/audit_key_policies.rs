@@ -205,7 +205,7 @@ fn deny_with_extra_condition_does_not_cover() {
 }
 
 #[test]
-fn same_key_reencrypt_and_aws_resource_grants_are_clean() {
+fn conditioned_reencrypt_and_grant_clean() {
     let text = r#"{"Statement": [
         {"Effect": "Allow", "Principal": "*", "Action": "kms:ReEncrypt*",
          "Condition": {"Bool": {"kms:ReEncryptOnSameKey": true}}},

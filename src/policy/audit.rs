@@ -5,10 +5,10 @@
 //! normalised statements, and [`audit`] is a pure function from that document to findings.
 //! Each [`FindingKind`] has a stable id for machines.
 //!
-//! Known limits, each on the cautious side: a Deny counts as covering an Allow only when it
-//! applies to `"*"` and its only conditions are `Null` checks (value `true`) on
-//! `kms:RecipientAttestation:*` keys, or it has no condition at all; other Deny forms are not
-//! analysed, so their Allows are still reported. Conditions that do not name a
+//! Known limits, each on the cautious side. A Deny counts as covering an Allow only when it
+//! applies to `"*"` and has no condition other than `Null` checks (value `true`) on
+//! `kms:RecipientAttestation:*` keys. Other Deny forms are not analysed, so their Allows are
+//! still reported. Conditions that do not name a
 //! `kms:RecipientAttestation` key (such as `aws:PrincipalArn`) are not evaluated.
 
 mod checks;
@@ -106,9 +106,9 @@ pub struct Finding {
     #[serde(rename = "id")]
     pub kind: FindingKind,
     pub statement: StatementRef,
-    /// What is wrong, naming the actions, keys or values involved.
+    /// Description of the problem, naming the actions, keys or values involved.
     pub message: String,
-    /// One line saying how to fix it.
+    /// One-line fix.
     pub fix: String,
 }
 

@@ -86,6 +86,7 @@ impl PrincipalArn {
             value: text.to_owned(),
             reason,
         };
+
         if text.contains('*') {
             return Err(invalid(
                 "wildcards are not allowed; name one role, user or account",
@@ -94,12 +95,14 @@ impl PrincipalArn {
         if text.chars().any(char::is_whitespace) {
             return Err(invalid("contains whitespace"));
         }
+
         let parts: Vec<&str> = text.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts[..] else {
             return Err(invalid(
                 "expected arn:aws:iam::ACCOUNT:role/NAME (or :root, :user/NAME)",
             ));
         };
+
         if arn != "arn" {
             return Err(invalid("does not start with arn:"));
         }
@@ -145,7 +148,7 @@ pub struct InvalidPrincipal {
     pub reason: &'static str,
 }
 
-/// Who the rendered key policy names.
+/// Principals named by the rendered key policy.
 #[derive(Debug, Clone)]
 pub struct KeyPolicyPrincipals {
     /// The role that calls KMS for the enclave (the parent instance's role).
@@ -156,7 +159,7 @@ pub struct KeyPolicyPrincipals {
     pub deployers: Vec<PrincipalArn>,
 }
 
-/// Why a key policy could not be rendered.
+/// Reason a key policy could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyPolicyError {
@@ -206,19 +209,19 @@ enum PrincipalValue {
 }
 
 impl KeyPolicy {
-    /// The statement ids, in document order.
+    /// Returns the statement ids, in document order.
     pub fn statement_ids(&self) -> Vec<&str> {
         self.statement.iter().map(|s| s.sid.as_str()).collect()
     }
 
-    /// The document as pretty-printed JSON, two-space indented.
+    /// Serializes the document as pretty-printed JSON, two-space indented.
     pub fn to_json_pretty(&self) -> String {
         // Serializing this type cannot fail: every map key is a string and the writer is a
         // String, so serde_json has no error to report.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// The document as a JSON value.
+    /// Converts the document to a JSON value.
     pub fn to_value(&self) -> serde_json::Value {
         // Cannot fail, for the same reason as `to_json_pretty`.
         serde_json::to_value(self).unwrap_or_default()
@@ -316,7 +319,7 @@ pub fn render_key_policy(
     })
 }
 
-/// The condition key KMS compares with PCR `index`: PCR0 is the image digest.
+/// Returns the condition key that KMS compares with PCR `index`. PCR0 is the image digest.
 pub fn pcr_condition_key(index: u8) -> String {
     if index == 0 {
         IMAGE_SHA384_KEY.to_owned()
@@ -381,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn admin_actions_contain_no_plaintext_grant_or_reencrypt_action() {
+    fn admin_actions_exclude_dangerous_actions() {
         for action in KEY_ADMIN_ACTIONS {
             assert!(!PLAINTEXT_ACTIONS.contains(&action), "{action}");
             assert!(!action.contains('*'), "{action}");

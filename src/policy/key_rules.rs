@@ -2,7 +2,7 @@
 //!
 //! The KMS key policy and `set-pcrs` depend on key rules alone. They run where the files that
 //! secrets name do not exist yet: the key policy is applied before any ciphertext can be made
-//! under that key, and a deployment repository rarely holds the development root. So this
+//! under that key, and a deployment repository rarely contains the development root. So this
 //! loader checks the document's top level and every key rule exactly as
 //! [`ReleasePolicy::load`](super::ReleasePolicy::load) does, but neither checks `trust` and
 //! `secrets` nor reads the files they name.

@@ -26,7 +26,7 @@ use super::error::{PolicyError, Problem};
 use super::key_rules::key_rules_from_str;
 use crate::attestation::pcr::{PcrIndex, PcrValue};
 
-/// Why `set-pcrs` changed nothing.
+/// Reason `set-pcrs` left the policy file unchanged.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetPcrsError {
@@ -63,7 +63,7 @@ fn format_problems(problems: &[Problem]) -> String {
     problems.iter().map(|p| format!("\n  {p}")).collect()
 }
 
-/// What an edit did, for the messages the command prints.
+/// Summary of an edit, for the messages the command prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetPcrsOutcome {
     /// The new policy text.
@@ -137,7 +137,7 @@ pub fn set_pcrs_in_text(
     let rendered = render_allow(text, start, end, &pcrs);
     let new_text = format!("{}{}{}", &text[..start], rendered, &text[end..]);
 
-    // Prove the result: it loads, and the rule now holds exactly the new entry.
+    // Prove the result: it loads, and the rule now contains exactly the new entry.
     let new_rules = key_rules_from_str(&new_text).map_err(SetPcrsError::EditRejected)?;
     let written: Vec<&BTreeMap<PcrIndex, PcrValue>> = new_rules
         .get(rule_name)

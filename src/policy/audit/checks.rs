@@ -74,8 +74,8 @@ fn covers(actions: &ActionList, action: &str) -> bool {
     }
 }
 
-/// How the statement's action list reaches `action`, for messages: the matching patterns,
-/// or "NotAction".
+/// Describes how the statement's action list reaches `action`, for messages: the matching
+/// patterns, or "NotAction".
 fn granted_by(actions: &ActionList, action: &str) -> String {
     match actions {
         ActionList::Only(patterns) => patterns

@@ -64,7 +64,7 @@ pub struct Condition {
     pub values: Vec<String>,
 }
 
-/// Why a key policy could not be read.
+/// Reason a key policy could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditInputError {

@@ -129,7 +129,7 @@ pub enum AttestationKey {
 }
 
 impl AttestationKey {
-    /// The documented spelling.
+    /// Returns the documented spelling.
     pub fn canonical(self) -> String {
         match self {
             AttestationKey::ImageSha384 => "kms:RecipientAttestation:ImageSha384".to_owned(),
@@ -156,7 +156,7 @@ impl AttestationKey {
     }
 }
 
-/// How a condition key relates to the attestation keys.
+/// Relation of a condition key to the attestation keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClass {
     /// Not a `kms:RecipientAttestation` key at all.
@@ -165,13 +165,13 @@ pub enum KeyClass {
     Attestation(AttestationKey),
     /// A documented key in another letter case. IAM treats it as the same key.
     WrongCase(AttestationKey),
-    /// Starts with `kms:RecipientAttestation` but is no key KMS defines; the text says why
-    /// and what to write instead.
+    /// A key that starts with `kms:RecipientAttestation` but that KMS does not define.
+    /// `reason` explains why and what to write instead.
     Unknown { reason: String },
 }
 
 impl KeyClass {
-    /// The documented key this one stands for, when there is one.
+    /// Returns the documented key this one corresponds to, when there is one.
     pub fn attestation_key(&self) -> Option<AttestationKey> {
         match self {
             KeyClass::Attestation(key) | KeyClass::WrongCase(key) => Some(*key),

@@ -31,7 +31,7 @@ pub struct BuildMeasurements {
     pcrs: BTreeMap<PcrIndex, PcrValue>,
 }
 
-/// Why a build output was rejected.
+/// Reason a build output was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildOutputError {
@@ -111,7 +111,7 @@ impl BuildMeasurements {
         Ok(BuildMeasurements { pcrs })
     }
 
-    /// The measured PCRs: 0, 1 and 2, and 8 for signed images.
+    /// Returns the measured PCRs: 0, 1 and 2, and 8 for signed images.
     pub fn pcrs(&self) -> &BTreeMap<PcrIndex, PcrValue> {
         &self.pcrs
     }
