@@ -55,6 +55,9 @@ impl Delivery {
 
 /// Everything one run of `fetch` or `exec` needs.
 pub struct ReleaseOptions {
+    /// The release policy, loaded (step 1) before the attester is opened.
+    pub policy: ReleasePolicy,
+    /// Where the policy came from, for messages.
     pub policy_path: PathBuf,
     pub attester: Box<dyn Attester>,
     pub rsa_bits: RsaBits,
@@ -170,15 +173,15 @@ pub struct Released {
 /// Runs steps 1–8 of the main job. With `Delivery::Exec` it returns only on failure.
 pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     // 1. Policy, and the secrets this delivery mode takes.
-    let policy = ReleasePolicy::load(&options.policy_path)?;
+    let policy = &options.policy;
     let mode = options.delivery.mode();
-    let selected = select_secrets(&policy, mode, &options.policy_path)?;
+    let selected = select_secrets(policy, mode, &options.policy_path)?;
     let rules: BTreeSet<String> = selected
         .iter()
         .map(|secret| secret.key().to_owned())
         .collect();
-    let trust_roots = load_trust_roots(&policy)?;
-    warn_about_key_aliases(&policy, &rules);
+    let trust_roots = load_trust_roots(policy)?;
+    warn_about_key_aliases(policy, &rules);
 
     // 2. Recipient key pair, under a deadline.
     let keygen_started = Instant::now();
@@ -236,7 +239,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         module_id = %verified.document().module_id(),
         "attestation document verified"
     );
-    gate::check(&verified, &policy, &rules)?;
+    gate::check(&verified, policy, &rules)?;
 
     // 5–6. Decrypt each secret for the recipient and open its envelope.
     let kms = KmsClient::from_environment(
@@ -258,7 +261,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let mut values: Vec<SecretBytes> = Vec::with_capacity(selected.len());
     for secret in &selected {
         let result =
-            decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key).await;
+            decrypt_secret(&kms, policy, secret, &attestation_document, &recipient_key).await;
         match result {
             Ok(value) => values.push(value),
             Err(error) => {
@@ -271,7 +274,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     }
 
     // 7. The gate again, covering every secret, then delivery.
-    gate::check(&verified, &policy, &rules)?;
+    gate::check(&verified, policy, &rules)?;
     let items: Vec<Item<'_>> = selected
         .iter()
         .zip(&values)

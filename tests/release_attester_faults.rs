@@ -8,6 +8,7 @@ use enclave_broker::attestation::source::{
 };
 use enclave_broker::envelope::RsaBits;
 use enclave_broker::kms::KmsSettings;
+use enclave_broker::policy::ReleasePolicy;
 use enclave_broker::release::{self, Delivery, ReleaseError, ReleaseOptions};
 
 /// An attester whose document never arrives, like a stuck device.
@@ -44,6 +45,7 @@ fn options(dir: &std::path::Path, attester: Box<dyn Attester>) -> ReleaseOptions
     let policy_path = dir.join("policy.json");
     std::fs::write(&policy_path, policy.to_string()).unwrap();
     ReleaseOptions {
+        policy: ReleasePolicy::load(&policy_path).unwrap(),
         policy_path,
         attester,
         rsa_bits: RsaBits::Rsa2048,

@@ -249,7 +249,10 @@ fn denies_debug_mode_enclave_before_kms() {
     let setup = setup();
     let zero = "0".repeat(96);
     // A debug-mode enclave reports zero PCR0/1/2 while PCR4 (the parent instance) stays set.
-    let sim = sim_init(&setup.dir.join("sim"), &[(0, &zero), (1, &zero), (2, &zero)]);
+    let sim = sim_init(
+        &setup.dir.join("sim"),
+        &[(0, &zero), (1, &zero), (2, &zero)],
+    );
     assert_ne!(sim["pcrs"]["4"].as_str().unwrap(), zero);
     let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
     let policy = write_stub_policy(&setup, default_secret());
@@ -257,7 +260,14 @@ fn denies_debug_mode_enclave_before_kms() {
     let output = fetch(&setup, &stub, &policy);
 
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("debug-mode enclave"), "{}", stderr(&output));
-    assert!(stub.requests.lock().unwrap().is_empty(), "KMS is never called");
+    assert!(
+        stderr(&output).contains("debug-mode enclave"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stub.requests.lock().unwrap().is_empty(),
+        "KMS is never called"
+    );
     assert!(!setup.dir.join("out").exists());
 }

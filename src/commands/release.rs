@@ -6,6 +6,7 @@ use std::time::Duration;
 use enclave_broker::attestation::source::AttesterSpec;
 use enclave_broker::envelope::RsaBits;
 use enclave_broker::kms::KmsSettings;
+use enclave_broker::policy::ReleasePolicy;
 use enclave_broker::release::{self, Delivery, ReleaseOptions};
 use enclave_broker::transport::{Route, RoutedHttpClient, SystemConnector, TlsRoots};
 
@@ -69,11 +70,16 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
         Some(client.into_shared())
     };
 
+    // Step 1 of the main job comes first, so a policy problem is reported as one (exit 2)
+    // before the attester is opened.
+    let policy = ReleasePolicy::load(&args.policy).map_err(|error| Failure::new(2, error))?;
+
     runtime()?.block_on(async {
         let attester = attester_spec
             .open()
             .map_err(|error| Failure::new(error.exit_code(), error))?;
         let options = ReleaseOptions {
+            policy,
             policy_path: args.policy.clone(),
             attester,
             rsa_bits,
