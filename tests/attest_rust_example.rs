@@ -1,4 +1,4 @@
-//! The Rust example of docs/readme-attest.md ("get a report with a public key, data and a
+//! The Rust example of the README ("get a report with a public key, data and a
 //! nonce"), kept compiling and correct. The README aims it at DEFAULT_ANJUNA_URL inside an
 //! enclave; here it talks to a simulator-backed server on an ephemeral 127.0.0.1 port.
 
