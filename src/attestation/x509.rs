@@ -5,9 +5,11 @@
 //! Parsing is strict DER (the `der` crate's rules), and a certificate must re-encode to the
 //! bytes received. Signatures are checked over the `tbsCertificate` bytes as received.
 
+mod cache;
 mod chain;
 
-pub use chain::{ChainError, VerifiedChain, verify_chain};
+pub use cache::{DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY, VerifierCache};
+pub use chain::{ChainError, VerifiedChain, verify_chain, verify_chain_with_cache};
 
 use std::fmt;
 
