@@ -140,7 +140,7 @@ pub fn decode_report(input: &[u8]) -> Result<DecodedReport, ReportInputError> {
 }
 
 fn decode_hex(digits: &[u8]) -> Result<DecodedReport, ReportInputError> {
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(encoding(format!(
             "hex text has an odd number of digits ({})",
             digits.len()
