@@ -64,15 +64,15 @@ fn load_documents() -> Vec<Document> {
             let bytes = std::fs::read(path).expect("fixture file");
             let mut options =
                 VerifyOptions::new(inspect(&bytes).expect("real document").timestamp_ms());
-            // The NitroTPM document is one of the real documents; it verifies as such.
+            // The NitroTPM document is one of the real documents, and it verifies as kind nitrotpm.
             options.require_enclave = false;
             Document { bytes, options }
         })
         .collect()
 }
 
-/// The four certificate signatures (cabundle[1..] and the leaf) and the COSE signature of a
-/// document, in the order the verifier checks them.
+/// Prepares the four certificate signature checks (cabundle[1..] and the leaf) and the COSE
+/// signature check of a document, in the order the verifier runs them.
 fn signature_checks(bytes: &[u8]) -> Vec<SignatureCheck> {
     let document = inspect(bytes).expect("real document");
     let ders: Vec<&[u8]> = document

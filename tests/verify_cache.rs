@@ -78,7 +78,7 @@ fn options_for(name: &str, time_ms: u64) -> VerifyOptions {
     options
 }
 
-/// A cache filled with the intermediates of every real document.
+/// Returns a cache filled with the intermediates of every real document.
 fn warm_cache() -> VerifierCache {
     let cache = VerifierCache::new();
     for (name, expected) in expected_documents() {

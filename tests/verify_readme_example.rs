@@ -7,7 +7,7 @@ const REPORT: &[u8] = include_bytes!("fixtures/nitro/eternis_2024-07-31_prod.cbo
 const PCR0: &str = "a6cdfede5b1e7950de33218995add7d8f1f6e059c9cccd204316e69feaa2ce54f6f9ff6f5992db0f1ca6135f9b095b85";
 const PCR1: &str = "4b4d5b3661b3efc12920900c80e126e4ce783c522de6c02a2a5bf7af3a2b9327b86776f188e4be1c1c404a129dbda493";
 
-/// The README's lines, with the document's own timestamp in place of `clock::now_ms()`.
+/// Runs the README's lines, with the document's own timestamp in place of `clock::now_ms()`.
 fn user_data_hex(report: &[u8], now_ms: u64) -> Result<String, VerifyError> {
     let options = VerifyOptions::new(now_ms).expect_pcrs_hex([(0, PCR0), (1, PCR1)])?;
     let verified = verify(report, &options)?;

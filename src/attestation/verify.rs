@@ -109,16 +109,16 @@ impl VerifyOptions {
         pcrs: impl IntoIterator<Item = (u64, &'a str)>,
     ) -> Result<Self, VerifyError> {
         let invalid = |detail: String| VerifyError::InvalidOptions { detail };
-        let mut given = BTreeMap::new();
+        let mut parsed = BTreeMap::new();
         for (index, text) in pcrs {
             let index = PcrIndex::new(index).map_err(|error| invalid(error.to_string()))?;
             let value = PcrValue::parse_sha384_hex(text)
                 .map_err(|error| invalid(format!("expected PCR{index}: {error}")))?;
-            if given.insert(index, value).is_some() {
+            if parsed.insert(index, value).is_some() {
                 return Err(invalid(format!("expected PCR{index} is given twice")));
             }
         }
-        self.expected_pcrs.extend(given);
+        self.expected_pcrs.extend(parsed);
         Ok(self)
     }
 }

@@ -8,8 +8,8 @@
 //! | 1 | every `VerifyError` rule (malformed, chain, signature, time, nonce, public key, PCRs, `kind.not_enclave`), `input.too_large`, `policy.denied`, `policy.debug_mode` |
 //! | 2 | `usage.flag`, `input.unreadable`, `input.encoding`, `policy.invalid`, `options.invalid` |
 //!
-//! With `--json` the object is printed for every outcome; without it, the human report is
-//! printed once a document was decoded, and flag and input errors go to stderr only.
+//! With `--json` the object is printed for every outcome. Without it, the human report is
+//! printed once a document was decoded, so flag and input errors go to stderr only.
 
 mod output;
 mod settings;
@@ -39,7 +39,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A flag with an invalid value (exit 2).
+    /// Creates the rejection of a flag with an invalid value (exit 2).
     fn usage(message: String) -> Self {
         Self {
             rule: "usage.flag",
@@ -48,7 +48,7 @@ impl Rejection {
         }
     }
 
-    /// An input that cannot be used (exit 2), under `rule`.
+    /// Creates the rejection of an input that cannot be used (exit 2), under `rule`.
     fn input(rule: &'static str, message: String) -> Self {
         Self {
             rule,
@@ -57,7 +57,7 @@ impl Rejection {
         }
     }
 
-    /// A document that failed a check (exit 1), under `rule`.
+    /// Creates the rejection of a document that failed a check (exit 1), under `rule`.
     fn denied(rule: &'static str, message: String) -> Self {
         Self {
             rule,
@@ -89,8 +89,8 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
     } else {
         String::new()
     };
-    // A closed stdout (`verify … | head -1`) is ignored rather than a panic, as println! would
-    // do: the exit code still carries the verdict.
+    // A closed stdout (`verify … | head -1`) is ignored, where println! would panic, because
+    // the exit code still carries the verdict.
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(printed.as_bytes())

@@ -27,7 +27,7 @@ use super::MAX_DOCUMENT_LEN;
 /// document (twice its size) with line breaks.
 pub const MAX_REPORT_INPUT_LEN: usize = 4 * MAX_DOCUMENT_LEN;
 
-/// How the document was written.
+/// Encoding of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputEncoding {
     Cbor,

@@ -22,8 +22,8 @@ use std::sync::{PoisonError, RwLock};
 pub const DEFAULT_CAPACITY: usize = 4096;
 
 /// Intermediate-certificate signatures that already verified, keyed by the SHA-256 of the
-/// certificate's DER and of its issuer's DER. The caller creates and holds it, and passes it
-/// to `verify::verify_with_cache`. It is `Sync`, so threads may share one through a
+/// certificate's DER and of its issuer's DER. The caller creates one, keeps it across
+/// verifications and passes it to `verify::verify_with_cache`. It is `Sync`, so threads may share one through a
 /// reference or an `Arc`.
 pub struct VerifierCache {
     entries: RwLock<HashMap<SignatureFact, u64>>,

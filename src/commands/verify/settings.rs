@@ -20,7 +20,7 @@ use crate::commands::parse_pcr_flags;
 /// Largest `--trust-root` file read. A PEM certificate of this profile is under 2 KiB.
 const MAX_TRUST_ROOT_FILE_LEN: usize = 64 * 1024;
 
-/// Longest flag value quoted in full in messages; longer values are cut.
+/// Maximum number of characters of a flag value quoted in messages. Longer values are cut.
 const MAX_QUOTED_VALUE_CHARS: usize = 80;
 
 /// The verification time `--at` selects.
