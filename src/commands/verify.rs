@@ -17,7 +17,7 @@ mod settings;
 use std::io::Write;
 
 use enclave_broker::attestation::document::AttestationDocument;
-use enclave_broker::attestation::verify::report_input::{self, ReportInputError};
+use enclave_broker::attestation::verify::report_input::{self, DecodedReport, ReportInputError};
 use enclave_broker::attestation::verify::{
     ErrorCause, VerifyError, VerifyOptions, inspect, verify,
 };
@@ -28,7 +28,7 @@ use enclave_broker::policy::{Decision, DenialReason, evaluate};
 use super::Failure;
 use crate::cli::VerifyArgs;
 use output::Outcome;
-use settings::{Settings, VerificationTime};
+use settings::{PolicyCheck, Settings, VerificationTime};
 
 /// Why a run did not end in VALID: the rule id, the message and the exit code.
 #[derive(Debug, Clone)]
@@ -124,21 +124,7 @@ fn check(args: &VerifyArgs) -> Outcome {
 fn check_steps(args: &VerifyArgs, outcome: &mut Outcome) -> Result<(), Rejection> {
     let settings = Settings::from_args(args)?;
 
-    // Read and decode REPORT.
-    let report_name = if settings.report == "-" {
-        "REPORT - (stdin)".to_owned()
-    } else {
-        format!("REPORT {}", settings.report)
-    };
-    let input_error = |error: ReportInputError| {
-        let message = format!("{report_name}: {error}");
-        match error {
-            ReportInputError::TooLarge { .. } => Rejection::denied(error.rule(), message),
-            _ => Rejection::input(error.rule(), message),
-        }
-    };
-    let input = read_report(&settings.report).map_err(input_error)?;
-    let decoded = report_input::decode_report(&input).map_err(input_error)?;
+    let decoded = read_and_decode(&settings.report)?;
     outcome.input_encoding = Some(decoded.encoding);
     let bytes = decoded.bytes;
 
@@ -160,15 +146,7 @@ fn check_steps(args: &VerifyArgs, outcome: &mut Outcome) -> Result<(), Rejection
     };
     outcome.checked_at_ms = Some(time_ms);
 
-    // Verify.
-    let mut options = VerifyOptions::new(time_ms);
-    options.trust_roots = settings.trust_roots.clone();
-    options.skew = settings.skew;
-    options.max_age = settings.max_age;
-    options.expected_nonce = settings.nonce.clone();
-    options.expected_public_key = settings.public_key.clone();
-    options.expected_pcrs = settings.expected_pcrs.clone();
-    options.require_enclave = settings.requires_enclave();
+    let options = verify_options(&settings, time_ms);
     let verified = match verify(&bytes, &options) {
         Ok(verified) => verified,
         Err(error) => {
@@ -180,24 +158,59 @@ fn check_steps(args: &VerifyArgs, outcome: &mut Outcome) -> Result<(), Rejection
     outcome.certificates = Some(verified.certificates().iter().cloned().map(Some).collect());
     outcome.document = Some(verified.document().clone());
 
-    // Check the release policy's key rule.
-    if let Some(policy) = &settings.policy {
-        let document = verified.document();
-        let decision = evaluate(
-            &policy.rule_name,
-            &policy.rule,
-            document.pcrs(),
-            document.is_debug_mode(),
-        );
-        if let Decision::Deny(denial) = decision {
-            let rule = match denial.reason() {
-                DenialReason::DebugMode => "policy.debug_mode",
-                _ => "policy.denied",
-            };
-            return Err(Rejection::denied(rule, denial.to_string()));
-        }
+    match &settings.policy {
+        Some(policy) => check_policy(policy, verified.document()),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Reads REPORT and decodes it from raw CBOR, base64 or hex.
+fn read_and_decode(report: &str) -> Result<DecodedReport, Rejection> {
+    let report_name = if report == "-" {
+        "REPORT - (stdin)".to_owned()
+    } else {
+        format!("REPORT {report}")
+    };
+    let rejection = |error: ReportInputError| {
+        let message = format!("{report_name}: {error}");
+        match error {
+            ReportInputError::TooLarge { .. } => Rejection::denied(error.rule(), message),
+            _ => Rejection::input(error.rule(), message),
+        }
+    };
+
+    let input = read_report(report).map_err(rejection)?;
+    report_input::decode_report(&input).map_err(rejection)
+}
+
+fn verify_options(settings: &Settings, time_ms: u64) -> VerifyOptions {
+    let mut options = VerifyOptions::new(time_ms);
+    options.trust_roots = settings.trust_roots.clone();
+    options.skew = settings.skew;
+    options.max_age = settings.max_age;
+    options.expected_nonce = settings.nonce.clone();
+    options.expected_public_key = settings.public_key.clone();
+    options.expected_pcrs = settings.expected_pcrs.clone();
+    options.require_enclave = settings.requires_enclave();
+    options
+}
+
+/// Checks a verified document against the release policy's key rule.
+fn check_policy(policy: &PolicyCheck, document: &AttestationDocument) -> Result<(), Rejection> {
+    let decision = evaluate(
+        &policy.rule_name,
+        &policy.rule,
+        document.pcrs(),
+        document.is_debug_mode(),
+    );
+    let Decision::Deny(denial) = decision else {
+        return Ok(());
+    };
+    let rule = match denial.reason() {
+        DenialReason::DebugMode => "policy.debug_mode",
+        _ => "policy.denied",
+    };
+    Err(Rejection::denied(rule, denial.to_string()))
 }
 
 /// Returns the label of the root that anchored the chain when `error` comes from a check that
