@@ -1,6 +1,6 @@
 //! AWS KMS `Decrypt` with `Recipient`: the only KMS call the broker makes.
 //!
-//! The request carries the attestation document, so KMS answers with
+//! The request carries the attestation document, so KMS responds with
 //! `CiphertextForRecipient` (a CMS envelope for the enclave's RSA key) instead of plaintext.
 //! Endpoint, region and credentials come from the standard AWS configuration; the endpoint is
 //! resolved here once and then set explicitly, so the scheme check of the trust model and the
@@ -10,6 +10,8 @@ mod error;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -17,6 +19,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{EncryptionAlgorithmSpec, KeyEncryptionMechanism, RecipientInfo};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use tracing::{debug, info};
 
 pub use error::KmsError;
@@ -42,7 +50,7 @@ impl fmt::Debug for AttestationDocumentBytes {
     }
 }
 
-/// Where KMS requests go and how hard the client tries before giving up.
+/// Settings of the KMS client: endpoint scheme check, retries and timeouts.
 #[derive(Debug, Clone)]
 pub struct KmsSettings {
     /// Accept an `http://` endpoint. Only the simulator attester may set this: with TLS
@@ -95,7 +103,12 @@ pub struct KmsClient {
 impl KmsClient {
     /// Loads region, endpoint and credentials from the standard AWS configuration and
     /// checks the endpoint scheme against the trust model.
-    pub async fn from_environment(settings: &KmsSettings) -> Result<Self, KmsError> {
+    /// With `http_client`, every connection the SDK makes (KMS, and instance metadata for
+    /// credentials) goes through it; without, the SDK's default HTTPS client is used.
+    pub async fn from_environment(
+        settings: &KmsSettings,
+        http_client: Option<SharedHttpClient>,
+    ) -> Result<Self, KmsError> {
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts)
             .with_initial_backoff(Duration::from_millis(100))
@@ -104,11 +117,13 @@ impl KmsClient {
             .operation_timeout(settings.operation_timeout)
             .connect_timeout(settings.connect_timeout)
             .build();
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
-            .timeout_config(timeouts)
-            .load()
-            .await;
+            .timeout_config(timeouts);
+        if let Some(http_client) = http_client {
+            loader = loader.http_client(http_client);
+        }
+        let sdk_config = loader.load().await;
 
         let region = sdk_config.region().ok_or(KmsError::NoRegion)?.to_string();
         let endpoint = resolve_endpoint(sdk_config.endpoint_url(), &region);
@@ -128,7 +143,7 @@ impl KmsClient {
         &self.endpoint
     }
 
-    /// Calls `Decrypt` with `Recipient` and checks that the answer is for the recipient.
+    /// Calls `Decrypt` with `Recipient` and checks that the response is for the recipient.
     pub async fn decrypt_for_recipient(
         &self,
         request: &DecryptRequest<'_>,
@@ -160,10 +175,22 @@ impl KmsClient {
             key_id = request.key_id,
             "calling KMS Decrypt with Recipient"
         );
+        let attempts = AttemptCounter::default();
         let output = call
+            .customize()
+            .interceptor(attempts.clone())
             .send()
             .await
-            .map_err(|error| KmsError::from_sdk(error, request.key_id, &self.endpoint))?;
+            .map_err(|error| {
+                KmsError::from_sdk(error, request.key_id, &self.endpoint, attempts.count())
+            })?;
+        if attempts.count() > 1 {
+            info!(
+                key_id = request.key_id,
+                attempts = attempts.count(),
+                "KMS Decrypt succeeded after retries"
+            );
+        }
 
         // A response with `Plaintext` means KMS ignored the recipient; it must not be used,
         // and the plaintext is dropped here without being looked at.
@@ -183,6 +210,32 @@ impl KmsClient {
             key_id: output.key_id().map(str::to_owned),
             ciphertext_for_recipient,
         })
+    }
+}
+
+/// Counts the attempts the SDK makes for one operation, retries included.
+#[derive(Debug, Clone, Default)]
+struct AttemptCounter(Arc<AtomicU32>);
+
+impl AttemptCounter {
+    fn count(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "AttemptCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -8,6 +8,8 @@ pub mod deliver;
 pub mod envelope;
 pub mod kms;
 pub mod policy;
+pub mod proxy;
 pub mod release;
 pub mod secret;
+pub mod server;
 pub mod transport;

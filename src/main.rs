@@ -20,12 +20,26 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            // The whole cause chain on one line, prefixed by the program name.
-            let chain: Vec<String> = failure.error.chain().map(ToString::to_string).collect();
-            eprintln!("enclave-broker: error: {}", chain.join(": "));
+            eprintln!("enclave-broker: error: {}", one_line_chain(&failure.error));
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Joins the error and its causes on one line. A cause whose text the previous message
+/// already contains (errors that embed their source) is skipped.
+fn one_line_chain(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts
+            .last()
+            .is_none_or(|previous| !previous.contains(&text))
+        {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default of decisions at info level.

@@ -19,14 +19,18 @@
 //! PCRs allow the release. `policies/schema.json` describes the same format as a JSON Schema.
 
 mod algorithm;
+pub mod audit;
 mod ciphertext;
 mod delivery;
 mod error;
 mod evaluate;
 mod json;
 mod key_id;
+pub mod key_policy;
 mod key_rule;
+mod key_rules;
 mod secret_spec;
+pub mod set_pcrs;
 mod trust;
 
 use std::collections::BTreeMap;
@@ -39,6 +43,7 @@ pub use delivery::{InvalidRelativePath, RelativePath, is_env_name};
 pub use error::{PolicyError, Problem};
 pub use evaluate::{Decision, Denial, DenialReason, EntryComparison, PcrMismatch, evaluate};
 pub use key_rule::{AllowEntry, DEBUG_MODE_ZERO_PCRS, DEFAULT_MAX_AGE, KeyRule};
+pub use key_rules::{key_rules_from_str, load_key_rules};
 pub use secret_spec::SecretSpec;
 pub use trust::{AWS_NITRO_ENCLAVES_G1, TrustRootSpec};
 

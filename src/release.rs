@@ -8,12 +8,14 @@ pub mod keygen;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tracing::{info, warn};
 
+use crate::attestation::pcr::PcrIndex;
 use crate::attestation::source::{AttestationRequest, Attester, AttesterError};
-use crate::attestation::verify::{TrustRoot, VerifyError, VerifyOptions, verify};
+use crate::attestation::verify::{TrustRoot, VerifiedDocument, VerifyError, VerifyOptions, verify};
 use crate::deliver::{self, DeliverError, Item, Mode};
 use crate::envelope::{self, EnvelopeError, RsaBits};
 use crate::kms::{AttestationDocumentBytes, DecryptRequest, KmsClient, KmsError, KmsSettings};
@@ -26,7 +28,7 @@ use keygen::KeygenError;
 /// Length of the nonce the broker puts in each attestation request.
 pub const NONCE_LEN: usize = 32;
 
-/// Where released secrets go.
+/// Delivery target of the released secrets.
 #[derive(Debug, Clone)]
 pub enum Delivery {
     Files {
@@ -53,18 +55,25 @@ impl Delivery {
 
 /// Everything one run of `fetch` or `exec` needs.
 pub struct ReleaseOptions {
+    /// The release policy, loaded (step 1) before the attester is opened.
+    pub policy: ReleasePolicy,
+    /// Where the policy came from, for messages.
     pub policy_path: PathBuf,
     pub attester: Box<dyn Attester>,
     pub rsa_bits: RsaBits,
     pub delivery: Delivery,
     pub kms: KmsSettings,
-    /// Longest wait for RSA key generation before giving up.
+    /// HTTP client for KMS and credentials; `None` connects directly (local development).
+    pub http_client: Option<SharedHttpClient>,
+    /// Maximum wait for RSA key generation.
     pub keygen_deadline: Duration,
+    /// Maximum wait for the attester's document.
+    pub attest_deadline: Duration,
     /// Clock difference tolerated when checking certificate validity and document age.
     pub skew: Duration,
 }
 
-/// Why the main job stopped. Nothing was delivered.
+/// Failure of the main job. Nothing was delivered when one is returned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
@@ -85,6 +94,14 @@ pub enum ReleaseError {
         attester: &'static str,
         source: AttesterError,
     },
+    #[error(
+        "attester {attester} returned no document within {} s",
+        deadline.as_secs_f64()
+    )]
+    AttesterTimeout {
+        attester: &'static str,
+        deadline: Duration,
+    },
     #[error("attestation document rejected: {0}")]
     Verify(#[from] VerifyError),
     #[error(transparent)]
@@ -104,7 +121,7 @@ impl ReleaseError {
             ReleaseError::Policy(_)
             | ReleaseError::NothingToDeliver { .. }
             | ReleaseError::TrustRoot { .. } => 2,
-            ReleaseError::Keygen(_) => 3,
+            ReleaseError::Keygen(_) | ReleaseError::AttesterTimeout { .. } => 3,
             ReleaseError::Attester { source, .. } => source.exit_code(),
             ReleaseError::Verify(_) | ReleaseError::Gate(_) => 1,
             ReleaseError::Kms { source, .. } => source.exit_code(),
@@ -114,7 +131,39 @@ impl ReleaseError {
     }
 }
 
-/// What a successful run delivered (names only; values never leave `deliver`).
+impl ReleaseError {
+    fn is_kms_access_denied(&self) -> bool {
+        matches!(
+            self,
+            ReleaseError::Kms {
+                source: KmsError::AccessDenied { .. },
+                ..
+            }
+        )
+    }
+}
+
+/// Logs the image measurements KMS saw, so an operator can compare them with the PCRs in
+/// the key policy (for example the Terraform variables) after an AccessDenied.
+fn log_sent_measurements(verified: &VerifiedDocument) {
+    let document = verified.document();
+    let pcr = |index: u64| {
+        PcrIndex::new(index)
+            .ok()
+            .and_then(|index| document.pcr(index))
+            .map(|value| value.to_hex())
+            .unwrap_or_else(|| "(absent)".to_owned())
+    };
+    warn!(
+        pcr0 = %pcr(0),
+        pcr1 = %pcr(1),
+        pcr2 = %pcr(2),
+        pcr8 = %pcr(8),
+        "KMS denied the request; the attestation document sent carried these measurements"
+    );
+}
+
+/// Summary of a successful run: names and paths only, because values never leave `deliver`.
 #[derive(Debug)]
 pub struct Released {
     pub secret_names: Vec<String>,
@@ -124,19 +173,26 @@ pub struct Released {
 /// Runs steps 1–8 of the main job. With `Delivery::Exec` it returns only on failure.
 pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     // 1. Policy, and the secrets this delivery mode takes.
-    let policy = ReleasePolicy::load(&options.policy_path)?;
+    let policy = &options.policy;
     let mode = options.delivery.mode();
-    let selected = select_secrets(&policy, mode, &options.policy_path)?;
+    let selected = select_secrets(policy, mode, &options.policy_path)?;
     let rules: BTreeSet<String> = selected
         .iter()
         .map(|secret| secret.key().to_owned())
         .collect();
-    let trust_roots = load_trust_roots(&policy)?;
+    let trust_roots = load_trust_roots(policy)?;
+    warn_about_key_aliases(policy, &rules);
 
     // 2. Recipient key pair, under a deadline.
+    let keygen_started = Instant::now();
     let recipient_key = tokio::task::block_in_place(|| {
         keygen::generate_recipient_key(options.rsa_bits, options.keygen_deadline)
     })?;
+    info!(
+        bits = options.rsa_bits.bits(),
+        elapsed_ms = keygen_started.elapsed().as_millis() as u64,
+        "recipient key pair generated"
+    );
     let public_key = recipient_key.public_key_der();
 
     // 3. Attestation document for that key and a fresh nonce.
@@ -148,15 +204,17 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         nonce: Some(nonce.clone()),
     };
     let attester_name = options.attester.name();
-    let document_bytes =
-        options
-            .attester
-            .attest(&request)
-            .await
-            .map_err(|source| ReleaseError::Attester {
-                attester: attester_name,
-                source,
-            })?;
+    let attesting = options.attester.attest(&request);
+    let document_bytes = tokio::time::timeout(options.attest_deadline, attesting)
+        .await
+        .map_err(|_| ReleaseError::AttesterTimeout {
+            attester: attester_name,
+            deadline: options.attest_deadline,
+        })?
+        .map_err(|source| ReleaseError::Attester {
+            attester: attester_name,
+            source,
+        })?;
 
     // 4. Verify the document and run the gate before contacting KMS.
     let now_ms = crate::clock::now_ms();
@@ -181,13 +239,16 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         module_id = %verified.document().module_id(),
         "attestation document verified"
     );
-    gate::check(&verified, &policy, &rules)?;
+    gate::check(&verified, policy, &rules)?;
 
     // 5–6. Decrypt each secret for the recipient and open its envelope.
-    let kms = KmsClient::from_environment(&KmsSettings {
-        allow_plain_http: options.attester.is_simulator(),
-        ..options.kms.clone()
-    })
+    let kms = KmsClient::from_environment(
+        &KmsSettings {
+            allow_plain_http: options.attester.is_simulator(),
+            ..options.kms.clone()
+        },
+        options.http_client.clone(),
+    )
     .await
     .map_err(|source| ReleaseError::Kms {
         name: selected
@@ -199,13 +260,21 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let attestation_document = AttestationDocumentBytes::new(document_bytes);
     let mut values: Vec<SecretBytes> = Vec::with_capacity(selected.len());
     for secret in &selected {
-        let value =
-            decrypt_secret(&kms, &policy, secret, &attestation_document, &recipient_key).await?;
-        values.push(value);
+        let result =
+            decrypt_secret(&kms, policy, secret, &attestation_document, &recipient_key).await;
+        match result {
+            Ok(value) => values.push(value),
+            Err(error) => {
+                if error.is_kms_access_denied() {
+                    log_sent_measurements(&verified);
+                }
+                return Err(error);
+            }
+        }
     }
 
     // 7. The gate again, covering every secret, then delivery.
-    gate::check(&verified, &policy, &rules)?;
+    gate::check(&verified, policy, &rules)?;
     let items: Vec<Item<'_>> = selected
         .iter()
         .zip(&values)
@@ -247,6 +316,23 @@ fn select_secrets<'a>(
         });
     }
     Ok(selected)
+}
+
+/// Warns once per key rule that names an alias or key id: only a full key ARN lets the
+/// broker check which key (and account) KMS actually used.
+fn warn_about_key_aliases(policy: &ReleasePolicy, rules: &BTreeSet<String>) {
+    for name in rules {
+        if let Some(rule) = policy.key_rule(name)
+            && !rule.is_key_arn()
+        {
+            warn!(
+                rule = %name,
+                key_id = rule.key_id(),
+                "key rule names an alias or key id, not a key ARN, so the key in KMS's answer \
+                 cannot be checked"
+            );
+        }
+    }
 }
 
 fn load_trust_roots(policy: &ReleasePolicy) -> Result<Vec<TrustRoot>, ReleaseError> {
@@ -308,13 +394,6 @@ async fn decrypt_secret(
     if rule.is_key_arn() {
         crate::kms::check_response_key_id(rule.key_id(), answer.key_id.as_deref())
             .map_err(kms_error)?;
-    } else {
-        warn!(
-            rule = %secret.key(),
-            key_id = rule.key_id(),
-            "key rule names an alias or key id, not a key ARN, so the key in KMS's answer \
-             cannot be checked"
-        );
     }
 
     let value =

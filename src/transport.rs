@@ -1,12 +1,19 @@
 //! Where the broker's outbound connections go: `--route HOST:PORT=TARGET`, with TARGET
 //! `vsock:CID:PORT` (the parent's proxy, from inside an enclave) or `tcp:HOST:PORT`.
 //!
-//! NOTE: this build parses and validates routes, but the routed HTTP client (TLS from
-//! inside the enclave over the route) is not included yet, so `fetch` and `exec` reject
-//! `--route` instead of silently connecting directly.
+//! With routes, every connection the AWS SDK makes (KMS, and instance metadata for
+//! credentials) goes through `RoutedHttpClient`: no DNS, TLS done here with bundled root
+//! certificates and the original host as server name, so the parent only relays bytes.
+//! A destination without a route is refused.
+
+mod client;
+mod connect;
 
 use std::fmt;
 use std::str::FromStr;
+
+pub use client::{RoutedHttpClient, TlsRoots, TransportError};
+pub use connect::{Connector, SystemConnector};
 
 /// The far end of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]

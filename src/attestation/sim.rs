@@ -132,9 +132,25 @@ impl SimulatedEnclave {
         })
     }
 
-    /// Issues a document at `now_ms` (milliseconds since the UNIX epoch, also its timestamp).
+    /// Issues a document at `now_ms` (milliseconds since the UNIX epoch, also its timestamp),
+    /// signed by a freshly issued chain and leaf key.
     pub fn attest(
         &self,
+        public_key: Option<&[u8]>,
+        user_data: Option<&[u8]>,
+        nonce: Option<&[u8]>,
+        now_ms: u64,
+    ) -> Result<Vec<u8>, SimError> {
+        let signer = self.issue_signer(now_ms)?;
+        self.attest_with_signer(&signer, public_key, user_data, nonce, now_ms)
+    }
+
+    /// Like [`SimulatedEnclave::attest`], signed by `signer`, a chain issued earlier by
+    /// [`SimulatedEnclave::issue_signer`]. `now_ms` must lie within the leaf's validity for the
+    /// document to verify.
+    pub fn attest_with_signer(
+        &self,
+        signer: &SimSigner,
         public_key: Option<&[u8]>,
         user_data: Option<&[u8]>,
         nonce: Option<&[u8]>,
@@ -161,7 +177,6 @@ impl SimulatedEnclave {
             });
         }
 
-        let signer = self.issue_signer(now_ms)?;
         let mut payload = Encoder::new();
         payload.map(9);
         payload.text("module_id").text(SIM_MODULE_ID);

@@ -186,6 +186,10 @@ pub struct SetPcrsArgs {
     /// JSON printed by `nitro-cli build-enclave` (a file, or - for stdin).
     #[arg(long, value_name = "JSON")]
     pub from_build_output: String,
+    /// Replace every allow entry of the rule when it has several. Without this flag such a
+    /// rule is left unchanged, because its other entries may belong to images still in use.
+    #[arg(long)]
+    pub replace_all: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,12 +1,182 @@
 //! `attest` and `attest-server`.
 
-use super::{Failure, not_built};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use enclave_broker::attestation::source::{
+    AttestationRequest, Attester, AttesterError, AttesterSpec, MAX_FIELD_LEN,
+};
+use enclave_broker::server::{Server, ServerConfig, ServerError, is_loopback};
+
+use super::{Failure, runtime};
 use crate::cli::{AttestArgs, AttestServerArgs};
 
-pub fn attest(_args: AttestArgs) -> Result<(), Failure> {
-    Err(not_built("attest"))
+/// Maximum wait for the document of `attest`.
+const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Maximum wait for blocking tasks when the command exits.
+const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub fn attest(args: AttestArgs) -> Result<(), Failure> {
+    // 1. Validate everything before contacting the attester.
+    let spec = parse_attester(&args.attester)?;
+    let request = AttestationRequest {
+        public_key: read_field("--public-key", args.public_key.as_deref())?,
+        user_data: read_field("--user-data", args.user_data.as_deref())?,
+        nonce: read_field("--nonce", args.nonce.as_deref())?,
+    };
+    if args.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(Failure::usage(
+            "the document is binary CBOR; write it with -o FILE or redirect stdout",
+        ));
+    }
+
+    // 2. One document, under a deadline.
+    let runtime = runtime()?;
+    let document = runtime.block_on(async {
+        let attester = open_attester(&spec)?;
+        warn_if_simulator(attester.as_ref());
+        match tokio::time::timeout(ATTEST_DEADLINE, attester.attest(&request)).await {
+            Ok(Ok(document)) => Ok(document),
+            Ok(Err(error)) => Err(Failure::new(error.exit_code(), error)),
+            Err(_) => Err(Failure::new(
+                3,
+                AttesterError::TimedOut {
+                    attester: attester.name(),
+                    after: ATTEST_DEADLINE,
+                },
+            )),
+        }
+    });
+    stop_runtime(runtime);
+    let document = document?;
+
+    // 3. Write it out.
+    match &args.output {
+        Some(path) => std::fs::write(path, &document).map_err(|error| {
+            Failure::new(
+                2,
+                anyhow::anyhow!("-o {}: cannot write: {error}", path.display()),
+            )
+        }),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&document)
+                .and_then(|()| stdout.flush())
+                .map_err(|error| Failure::new(2, anyhow::anyhow!("stdout: {error}")))
+        }
+    }
 }
 
-pub fn serve(_args: AttestServerArgs) -> Result<(), Failure> {
-    Err(not_built("attest-server"))
+pub fn serve(args: AttestServerArgs) -> Result<(), Failure> {
+    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--listen {:?}: expected IP:PORT, e.g. 127.0.0.1:50123 or [::1]:50123",
+            args.listen
+        ))
+    })?;
+    if !args.danger_allow_non_loopback && !is_loopback(&listen) {
+        return Err(Failure::new(2, ServerError::NotLoopback { addr: listen }));
+    }
+    let spec = parse_attester(&args.attester)?;
+    let config = ServerConfig {
+        listen,
+        danger_allow_non_loopback: args.danger_allow_non_loopback,
+        ..ServerConfig::new(listen)
+    };
+
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let attester: Arc<dyn Attester> = Arc::from(open_attester(&spec)?);
+        warn_if_simulator(attester.as_ref());
+        let server = Server::bind(&config)
+            .await
+            .map_err(|error| Failure::new(2, error))?;
+
+        // Scripts and tests read this line to learn the port chosen for port 0.
+        eprintln!("listening on {}", server.local_addr());
+        tracing::info!(addr = %server.local_addr(), attester = attester.name(), "attestation endpoint started");
+
+        let shutdown = shutdown_signal().await?;
+        server.run(attester, shutdown).await;
+        Ok(())
+    });
+    stop_runtime(runtime);
+    result
+}
+
+/// Drops the runtime without waiting for a device call that never returns: a blocking task
+/// stuck in an NSM ioctl would otherwise keep the process from exiting.
+fn stop_runtime(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
+}
+
+fn parse_attester(value: &str) -> Result<AttesterSpec, Failure> {
+    value.parse().map_err(|error| Failure::new(2, error))
+}
+
+fn open_attester(spec: &AttesterSpec) -> Result<Box<dyn Attester>, Failure> {
+    spec.open()
+        .map_err(|error| Failure::new(error.exit_code(), error))
+}
+
+fn warn_if_simulator(attester: &dyn Attester) {
+    if attester.is_simulator() {
+        tracing::warn!(
+            "attester sim: documents are signed by a development root and prove nothing about \
+             the code running"
+        );
+    }
+}
+
+/// Reads one field file: absent when the flag is not given, otherwise 1 to 1024 bytes.
+fn read_field(flag: &str, path: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).map_err(|error| {
+        Failure::usage(format!("{flag} {}: cannot read: {error}", path.display()))
+    })?;
+    if bytes.is_empty() {
+        return Err(Failure::usage(format!(
+            "{flag} {}: file is empty; leave the flag out for no {}",
+            path.display(),
+            flag.trim_start_matches("--")
+        )));
+    }
+    if bytes.len() > MAX_FIELD_LEN {
+        return Err(Failure::usage(format!(
+            "{flag} {}: {} bytes, limit {MAX_FIELD_LEN}",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+/// Installs the SIGTERM and SIGINT handlers now, so a signal that arrives while the server
+/// starts is not lost, and returns a future that completes on the first of them.
+async fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let install = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|error| {
+            Failure::new(
+                3,
+                anyhow::anyhow!("cannot install the {name} handler: {error}"),
+            )
+        })
+    };
+    let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }

@@ -1,18 +1,23 @@
 //! `fetch` and `exec`: the main job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use enclave_broker::attestation::source::AttesterSpec;
 use enclave_broker::envelope::RsaBits;
 use enclave_broker::kms::KmsSettings;
+use enclave_broker::policy::ReleasePolicy;
 use enclave_broker::release::{self, Delivery, ReleaseOptions};
-use enclave_broker::transport::Route;
+use enclave_broker::transport::{Route, RoutedHttpClient, SystemConnector, TlsRoots};
 
 use super::{Failure, runtime};
 use crate::cli::{ExecArgs, FetchArgs, Format, ReleaseArgs};
 
-/// Longest wait for RSA key generation before start-up fails.
+/// Maximum wait for RSA key generation before start-up fails.
 const KEYGEN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Maximum wait for the attestation document. The NSM normally responds in milliseconds.
+const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Clock difference tolerated in certificate validity and document age.
 const SKEW: Duration = Duration::from_secs(60);
@@ -57,24 +62,32 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
         .map(|value| value.parse::<Route>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| Failure::new(2, error))?;
-    if !routes.is_empty() {
-        return Err(Failure::usage(
-            "--route: the routed enclave transport is not included in this build; run \
-             without --route to connect directly",
-        ));
-    }
+    let http_client = if routes.is_empty() {
+        None
+    } else {
+        let client = RoutedHttpClient::new(&routes, TlsRoots::Bundled, Arc::new(SystemConnector))
+            .map_err(|error| Failure::new(2, error))?;
+        Some(client.into_shared())
+    };
+
+    // Step 1 of the main job comes first, so a policy problem is reported as one (exit 2)
+    // before the attester is opened.
+    let policy = ReleasePolicy::load(&args.policy).map_err(|error| Failure::new(2, error))?;
 
     runtime()?.block_on(async {
         let attester = attester_spec
             .open()
             .map_err(|error| Failure::new(error.exit_code(), error))?;
         let options = ReleaseOptions {
+            policy,
             policy_path: args.policy.clone(),
             attester,
             rsa_bits,
             delivery,
             kms: KmsSettings::default(),
+            http_client,
             keygen_deadline: KEYGEN_DEADLINE,
+            attest_deadline: ATTEST_DEADLINE,
             skew: SKEW,
         };
         match release::run(options).await {

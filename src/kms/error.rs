@@ -1,9 +1,12 @@
 //! KMS failures, mapped to messages a person can act on and to the broker's exit codes.
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::error::Error;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 
-/// Why a KMS call failed or its answer was not accepted.
+/// Failure of a KMS call, or a KMS response the broker rejects.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsError {
@@ -16,7 +19,7 @@ pub enum KmsError {
     )]
     InsecureEndpoint { endpoint: String },
 
-    // Denied by KMS or by the broker's checks of the answer.
+    // Denied by KMS or by the broker's checks of the response.
     #[error("KMS denied Decrypt with key {key_id}: {message}")]
     AccessDenied { key_id: String, message: String },
     #[error(
@@ -25,7 +28,7 @@ pub enum KmsError {
     )]
     KeyIdMismatch { expected: String, found: String },
 
-    // KMS answered with an error about the request.
+    // KMS returned an error about the request.
     #[error(
         "KMS rejected the ciphertext for key {key_id} ({code}): {message}; check that the \
          ciphertext and encryption_context match what was encrypted, and set \
@@ -59,16 +62,30 @@ pub enum KmsError {
     RecipientIgnored { key_id: String },
     #[error("KMS answered Decrypt for key {key_id} without CiphertextForRecipient")]
     MissingCiphertextForRecipient { key_id: String },
-    #[error("KMS is throttling or unavailable at {endpoint} ({code}) after retries: {message}")]
+    #[error(
+        "KMS is throttling or unavailable at {endpoint} ({code}) after {attempts} attempts: \
+         {message}"
+    )]
     Unavailable {
         endpoint: String,
         code: String,
         message: String,
+        attempts: u32,
     },
-    #[error("KMS endpoint {endpoint} unreachable: {detail}")]
-    Unreachable { endpoint: String, detail: String },
-    #[error("KMS request to {endpoint} timed out: {detail}")]
-    Timeout { endpoint: String, detail: String },
+    #[error("could not load AWS credentials for KMS: {detail}")]
+    Credentials { detail: String },
+    #[error("KMS endpoint {endpoint} unreachable after {attempts} attempts: {detail}")]
+    Unreachable {
+        endpoint: String,
+        detail: String,
+        attempts: u32,
+    },
+    #[error("KMS request to {endpoint} timed out after {attempts} attempts: {detail}")]
+    Timeout {
+        endpoint: String,
+        detail: String,
+        attempts: u32,
+    },
     #[error("KMS request could not be made: {detail}")]
     Request { detail: String },
 }
@@ -83,31 +100,43 @@ impl KmsError {
         }
     }
 
-    pub(crate) fn from_sdk(error: SdkError<DecryptError>, key_id: &str, endpoint: &str) -> Self {
-        let detail = DisplayErrorContext(&error).to_string();
+    pub(crate) fn from_sdk(
+        error: SdkError<DecryptError>,
+        key_id: &str,
+        endpoint: &str,
+        attempts: u32,
+    ) -> Self {
+        let detail = error_chain(&error);
+        if is_credentials_error(&error) {
+            return KmsError::Credentials { detail };
+        }
         match &error {
             SdkError::ServiceError(service) => {
                 let inner = service.err();
                 let code = inner.code().unwrap_or("unknown").to_owned();
                 let message = inner.message().unwrap_or("no message").to_owned();
                 let status = service.raw().status().as_u16();
-                Self::from_service_code(code, message, status, key_id, endpoint)
+                Self::from_service_code(code, message, status, key_id, endpoint, attempts)
             }
             SdkError::TimeoutError(_) => KmsError::Timeout {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => KmsError::Timeout {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             SdkError::DispatchFailure(dispatch) if dispatch.is_io() => KmsError::Unreachable {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => KmsError::Unreachable {
                 endpoint: endpoint.to_owned(),
                 detail,
+                attempts,
             },
             _ => KmsError::Request { detail },
         }
@@ -119,6 +148,7 @@ impl KmsError {
         status: u16,
         key_id: &str,
         endpoint: &str,
+        attempts: u32,
     ) -> Self {
         let key_id = key_id.to_owned();
         match code.as_str() {
@@ -145,11 +175,13 @@ impl KmsError {
                 endpoint: endpoint.to_owned(),
                 code,
                 message,
+                attempts,
             },
             _ if status >= 500 || status == 429 => KmsError::Unavailable {
                 endpoint: endpoint.to_owned(),
                 code,
                 message,
+                attempts,
             },
             _ => KmsError::Service {
                 key_id,
@@ -160,12 +192,42 @@ impl KmsError {
     }
 }
 
+/// Joins the `Display` of an error and each of its sources with ": ", skipping a source
+/// whose text repeats the previous one. Debug output of SDK errors is never used: it can
+/// carry whole responses.
+fn error_chain(error: &(dyn Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(item) = current {
+        let text = item.to_string();
+        if parts
+            .last()
+            .is_none_or(|previous| !previous.contains(&text))
+        {
+            parts.push(text);
+        }
+        current = item.source();
+    }
+    parts.join(": ")
+}
+
+fn is_credentials_error(error: &(dyn Error + 'static)) -> bool {
+    let mut current: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(item) = current {
+        if item.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        current = item.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn map(code: &str, status: u16) -> KmsError {
-        KmsError::from_service_code(code.into(), "m".into(), status, "alias/app", "http://x")
+        KmsError::from_service_code(code.into(), "m".into(), status, "alias/app", "http://x", 5)
     }
 
     #[test]

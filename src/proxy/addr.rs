@@ -1,0 +1,291 @@
+//! Listen and upstream addresses of a route, parsed from their configuration strings.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// `VMADDR_PORT_ANY` from `<linux/vm_sockets.h>`: "any port", so never a fixed listening port.
+const VSOCK_PORT_ANY: u32 = u32::MAX;
+
+/// Maximum length of a DNS name in an upstream, in dotted text form (RFC 1035, section 2.3.4).
+const MAX_DNS_NAME_LEN: usize = 253;
+
+/// Maximum length of one label of a DNS name (RFC 1035, section 2.3.4).
+const MAX_DNS_LABEL_LEN: usize = 63;
+
+/// Listening address of a route: `vsock:PORT` or `tcp:IP:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    /// `vsock:PORT`, bound for any CID (`VMADDR_CID_ANY`), so the enclave connects to the
+    /// parent's CID 3 on this port.
+    Vsock { port: u32 },
+    /// `tcp:IP:PORT` with a literal IP address (IPv6 in brackets). Port 0 makes the OS choose a
+    /// free port, which [`BoundProxy::local_addrs`](super::BoundProxy::local_addrs) reports.
+    Tcp(SocketAddr),
+}
+
+impl ListenAddr {
+    /// Returns whether two routes with this address would compete for the same listener. A TCP port 0
+    /// gets a distinct free port at each bind, so it never conflicts.
+    pub(crate) fn is_fixed(&self) -> bool {
+        match self {
+            ListenAddr::Vsock { .. } => true,
+            ListenAddr::Tcp(addr) => addr.port() != 0,
+        }
+    }
+}
+
+impl FromStr for ListenAddr {
+    type Err = AddrError;
+
+    fn from_str(text: &str) -> Result<Self, AddrError> {
+        if let Some(port) = text.strip_prefix("vsock:") {
+            let port: u32 = port.parse().map_err(|_| AddrError::InvalidVsockPort)?;
+            if port == 0 || port == VSOCK_PORT_ANY {
+                return Err(AddrError::InvalidVsockPort);
+            }
+            return Ok(ListenAddr::Vsock { port });
+        }
+
+        if let Some(addr) = text.strip_prefix("tcp:") {
+            let addr: SocketAddr = addr.parse().map_err(|_| AddrError::InvalidTcpListen)?;
+            return Ok(ListenAddr::Tcp(addr));
+        }
+
+        Err(AddrError::UnknownListenScheme)
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Vsock { port } => write!(f, "vsock:{port}"),
+            ListenAddr::Tcp(addr) => write!(f, "tcp:{addr}"),
+        }
+    }
+}
+
+/// The fixed destination of a route: `HOST:PORT`, where HOST is a DNS name, an IPv4 address
+/// or an IPv6 address in brackets. An IP address is used as is; a name is resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Upstream {
+    host: UpstreamHost,
+    port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum UpstreamHost {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl Upstream {
+    /// Returns the socket address when the host is an IP address literal, which needs no
+    /// resolution.
+    pub fn ip_addr(&self) -> Option<SocketAddr> {
+        match self.host {
+            UpstreamHost::Ip(ip) => Some(SocketAddr::new(ip, self.port)),
+            UpstreamHost::Name(_) => None,
+        }
+    }
+
+    /// Returns the DNS name, or `None` for an IP address literal.
+    pub fn dns_name(&self) -> Option<&str> {
+        match &self.host {
+            UpstreamHost::Ip(_) => None,
+            UpstreamHost::Name(name) => Some(name),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl FromStr for Upstream {
+    type Err = AddrError;
+
+    fn from_str(text: &str) -> Result<Self, AddrError> {
+        if text.contains("://") {
+            return Err(AddrError::UpstreamHasScheme);
+        }
+
+        // Split HOST from PORT. An IPv6 address carries colons, so it must be in brackets.
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or(AddrError::InvalidUpstreamHost)?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or(AddrError::MissingUpstreamPort)?;
+            let ip: std::net::Ipv6Addr =
+                host.parse().map_err(|_| AddrError::InvalidUpstreamHost)?;
+            (UpstreamHost::Ip(IpAddr::V6(ip)), port)
+        } else {
+            let (host, port) = text
+                .rsplit_once(':')
+                .ok_or(AddrError::MissingUpstreamPort)?;
+            if host.contains(':') {
+                return Err(AddrError::UnbracketedIpv6);
+            }
+            (parse_host(host)?, port)
+        };
+
+        if port.is_empty() {
+            return Err(AddrError::MissingUpstreamPort);
+        }
+        let port: u16 = port.parse().map_err(|_| AddrError::InvalidUpstreamPort)?;
+        if port == 0 {
+            return Err(AddrError::UpstreamPortZero);
+        }
+
+        Ok(Upstream { host, port })
+    }
+}
+
+/// Parses an unbracketed host: an IPv4 address or a DNS name of letters, digits, `-` and `_`.
+fn parse_host(host: &str) -> Result<UpstreamHost, AddrError> {
+    if host.is_empty() {
+        return Err(AddrError::EmptyUpstreamHost);
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(UpstreamHost::Ip(ip));
+    }
+
+    // A trailing dot marks a fully qualified name. It is kept because resolvers accept it.
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let valid_label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= MAX_DNS_LABEL_LEN
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.len() > MAX_DNS_NAME_LEN || !name.split('.').all(valid_label) {
+        return Err(AddrError::InvalidUpstreamHost);
+    }
+
+    Ok(UpstreamHost::Name(host.to_owned()))
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            UpstreamHost::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            UpstreamHost::Ip(IpAddr::V4(ip)) => write!(f, "{ip}:{}", self.port),
+            UpstreamHost::Name(name) => write!(f, "{name}:{}", self.port),
+        }
+    }
+}
+
+/// Error in a `listen` or `upstream` string. Its message states the expected form, and the
+/// configuration error around it names the route, the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddrError {
+    #[error("expected vsock:PORT or tcp:IP:PORT")]
+    UnknownListenScheme,
+    #[error("the vsock port must be a number from 1 to 4294967294")]
+    InvalidVsockPort,
+    #[error("expected tcp:IP:PORT with a literal IP address, IPv6 in brackets")]
+    InvalidTcpListen,
+    #[error("expected HOST:PORT without a scheme such as https://")]
+    UpstreamHasScheme,
+    #[error("missing port; expected HOST:PORT")]
+    MissingUpstreamPort,
+    #[error("the port must be a number from 1 to 65535")]
+    InvalidUpstreamPort,
+    #[error("port 0 is not a valid destination port")]
+    UpstreamPortZero,
+    #[error("empty host; expected HOST:PORT")]
+    EmptyUpstreamHost,
+    #[error("an IPv6 host must be in brackets, as in [2001:db8::1]:443")]
+    UnbracketedIpv6,
+    #[error("the host is neither an IP address nor a valid DNS name")]
+    InvalidUpstreamHost,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_vsock_and_tcp_listen() {
+        assert_eq!("vsock:8000".parse(), Ok(ListenAddr::Vsock { port: 8000 }));
+        assert_eq!(
+            "tcp:127.0.0.1:0".parse(),
+            Ok(ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()))
+        );
+        assert_eq!(
+            "tcp:[::1]:8000".parse::<ListenAddr>().unwrap().to_string(),
+            "tcp:[::1]:8000"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_listen_syntax() {
+        let cases = [
+            ("8000", AddrError::UnknownListenScheme),
+            ("udp:127.0.0.1:53", AddrError::UnknownListenScheme),
+            ("vsock:", AddrError::InvalidVsockPort),
+            ("vsock:0", AddrError::InvalidVsockPort),
+            ("vsock:4294967295", AddrError::InvalidVsockPort),
+            ("vsock:3:8000", AddrError::InvalidVsockPort),
+            ("tcp:localhost:8000", AddrError::InvalidTcpListen),
+            ("tcp:127.0.0.1", AddrError::InvalidTcpListen),
+            ("tcp:::1:8000", AddrError::InvalidTcpListen),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(text.parse::<ListenAddr>(), Err(expected), "listen {text:?}");
+        }
+    }
+
+    #[test]
+    fn parses_upstream_forms() {
+        let kms: Upstream = "kms.us-east-1.amazonaws.com:443".parse().unwrap();
+        assert_eq!(kms.dns_name(), Some("kms.us-east-1.amazonaws.com"));
+        assert_eq!(kms.port(), 443);
+        assert_eq!(kms.ip_addr(), None);
+
+        let imds: Upstream = "169.254.169.254:80".parse().unwrap();
+        assert_eq!(imds.ip_addr(), Some("169.254.169.254:80".parse().unwrap()));
+
+        let v6: Upstream = "[::1]:8443".parse().unwrap();
+        assert_eq!(v6.ip_addr(), Some("[::1]:8443".parse().unwrap()));
+        assert_eq!(v6.to_string(), "[::1]:8443");
+    }
+
+    #[test]
+    fn rejects_bad_upstreams() {
+        let cases = [
+            ("kms.amazonaws.com", AddrError::MissingUpstreamPort),
+            ("kms.amazonaws.com:", AddrError::MissingUpstreamPort),
+            ("kms.amazonaws.com:0", AddrError::UpstreamPortZero),
+            ("kms.amazonaws.com:65536", AddrError::InvalidUpstreamPort),
+            ("kms.amazonaws.com:https", AddrError::InvalidUpstreamPort),
+            (":443", AddrError::EmptyUpstreamHost),
+            (
+                "https://kms.amazonaws.com:443",
+                AddrError::UpstreamHasScheme,
+            ),
+            ("::1:443", AddrError::UnbracketedIpv6),
+            ("[::1]", AddrError::MissingUpstreamPort),
+            ("[not-ip]:443", AddrError::InvalidUpstreamHost),
+            ("bad host:443", AddrError::InvalidUpstreamHost),
+            ("-bad.example:443", AddrError::InvalidUpstreamHost),
+            ("a..b:443", AddrError::InvalidUpstreamHost),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(text.parse::<Upstream>(), Err(expected), "upstream {text:?}");
+        }
+    }
+
+    #[test]
+    fn tcp_port_zero_is_not_fixed() {
+        let any: ListenAddr = "tcp:127.0.0.1:0".parse().unwrap();
+        let fixed: ListenAddr = "tcp:127.0.0.1:8000".parse().unwrap();
+        assert!(!any.is_fixed());
+        assert!(fixed.is_fixed());
+        assert!(ListenAddr::Vsock { port: 8000 }.is_fixed());
+    }
+}

@@ -1,0 +1,322 @@
+//! `policy audit`: one small failing key policy per bypass class, each with exactly the
+//! expected finding, policies that are safe in unusual ways, input shapes and exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use enclave_broker::policy::audit::{Finding, KeyPolicyDocument, audit};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/key-policies")
+        .join(name)
+}
+
+fn audit_fixture(name: &str) -> Vec<Finding> {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    audit(&KeyPolicyDocument::parse(&text).unwrap())
+}
+
+/// (id, statement index, Sid) of each finding, in order.
+fn summary(findings: &[Finding]) -> Vec<(&'static str, usize, Option<String>)> {
+    findings
+        .iter()
+        .map(|f| (f.kind.id(), f.statement.index, f.statement.sid.clone()))
+        .collect()
+}
+
+fn broker(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_enclave-broker"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn each_bypass_class_gives_exactly_its_finding() {
+    let cases: &[(&str, &str, usize, &str)] = &[
+        (
+            "plaintext-direct",
+            "plaintext-without-attestation",
+            0,
+            "DecryptAnywhere",
+        ),
+        (
+            "plaintext-wildcard",
+            "plaintext-without-attestation",
+            0,
+            "GenerateAnything",
+        ),
+        (
+            "plaintext-notaction",
+            "plaintext-without-attestation",
+            0,
+            "AllButSome",
+        ),
+        (
+            "plaintext-ifexists",
+            "plaintext-without-attestation",
+            0,
+            "OptionalAttestation",
+        ),
+        ("reencrypt", "reencrypt-allowed", 1, "Rewrap"),
+        ("grant", "grant-creation-allowed", 1, "Admins"),
+        (
+            "unknown-key-bare",
+            "unknown-condition-key",
+            0,
+            "EnclaveDecrypt",
+        ),
+        (
+            "unknown-key-bare-deny",
+            "unknown-condition-key",
+            1,
+            "DenyOutsideEnclave",
+        ),
+        (
+            "unknown-key-no-index",
+            "unknown-condition-key",
+            0,
+            "EnclaveDecrypt",
+        ),
+        (
+            "unknown-key-out-of-range",
+            "unknown-condition-key",
+            0,
+            "EnclaveDecrypt",
+        ),
+        ("key-wrong-case", "condition-key-case", 0, "EnclaveDecrypt"),
+        (
+            "unsupported-action",
+            "attestation-on-unsupported-action",
+            1,
+            "EnclaveSign",
+        ),
+        ("pcr-length", "pcr-value-format", 0, "EnclaveDecrypt"),
+        ("pcr-all-zero", "all-zero-pcr", 0, "EnclaveDecrypt"),
+        ("pcr-wildcard", "pcr-wildcard", 0, "EnclaveDecrypt"),
+        ("pcr-uppercase", "pcr-value-case", 0, "EnclaveDecrypt"),
+    ];
+    for (name, id, index, sid) in cases {
+        let findings = audit_fixture(&format!("findings/{name}.json"));
+        assert_eq!(
+            summary(&findings),
+            [(*id, *index, Some((*sid).to_owned()))],
+            "fixture {name}"
+        );
+    }
+}
+
+#[test]
+fn default_root_kms_star_gives_three_findings() {
+    let findings = audit_fixture("findings/plaintext-kms-star-root.json");
+    let ids: Vec<&str> = findings.iter().map(|f| f.kind.id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "plaintext-without-attestation",
+            "reencrypt-allowed",
+            "grant-creation-allowed"
+        ]
+    );
+    assert!(
+        findings[0].message.contains("\"kms:*\""),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn bare_key_message_suggests_documented_keys() {
+    let findings = audit_fixture("findings/unknown-key-bare.json");
+    assert_eq!(
+        findings[0].message,
+        "unknown condition key kms:RecipientAttestation (did you mean \
+         kms:RecipientAttestation:ImageSha384 or :PCR0?)"
+    );
+}
+
+#[test]
+fn unsupported_action_message_names_action() {
+    let findings = audit_fixture("findings/unsupported-action.json");
+    assert!(
+        findings[0]
+            .message
+            .starts_with("kms:Sign does not support RecipientAttestation conditions"),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn pcr_length_message_gives_found_length() {
+    let findings = audit_fixture("findings/pcr-length.json");
+    assert!(
+        findings[0].message.contains("has 64 characters"),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn null_deny_covering_broad_allow_is_clean() {
+    assert_eq!(audit_fixture("clean/null-deny-covers-broad-allow.json"), []);
+}
+
+#[test]
+fn single_statement_object_is_clean() {
+    assert_eq!(audit_fixture("clean/single-statement-object.json"), []);
+}
+
+#[test]
+fn deny_limited_to_one_principal_does_not_cover() {
+    let text = r#"{"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:Decrypt"},
+        {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111122223333:role/other"}, "Action": "kms:Decrypt",
+         "Condition": {"Null": {"kms:RecipientAttestation:ImageSha384": "true"}}}]}"#;
+    let findings = audit(&KeyPolicyDocument::parse(text).unwrap());
+    assert_eq!(
+        summary(&findings),
+        [("plaintext-without-attestation", 0, None)]
+    );
+}
+
+#[test]
+fn deny_with_extra_condition_does_not_cover() {
+    let text = r#"{"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:*",
+         "Condition": {"Null": {"kms:RecipientAttestation:ImageSha384": "true"},
+                       "StringEquals": {"aws:PrincipalAccount": "111122223333"}}}]}"#;
+    let findings = audit(&KeyPolicyDocument::parse(text).unwrap());
+    assert_eq!(
+        summary(&findings),
+        [("plaintext-without-attestation", 0, None)]
+    );
+}
+
+#[test]
+fn conditioned_reencrypt_and_grant_clean() {
+    let text = r#"{"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:ReEncrypt*",
+         "Condition": {"Bool": {"kms:ReEncryptOnSameKey": true}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:CreateGrant",
+         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}]}"#;
+    assert_eq!(audit(&KeyPolicyDocument::parse(text).unwrap()), []);
+}
+
+#[test]
+fn rendered_policies_are_clean() {
+    for name in [
+        "rendered/example-app.json",
+        "rendered/multi-entry-app.json",
+        "rendered/multi-entry-batch-no-admin.json",
+    ] {
+        assert_eq!(audit_fixture(name), [], "{name}");
+    }
+}
+
+#[test]
+fn cli_exits_zero_for_clean_policy() {
+    let path = fixture("rendered/example-app.json");
+    let output = broker(&["policy", "audit", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no findings"));
+}
+
+#[test]
+fn cli_exits_one_with_sid_and_fix() {
+    let path = fixture("findings/reencrypt.json");
+    let output = broker(&["policy", "audit", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Statement[1] (Sid \"Rewrap\") [reencrypt-allowed]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  fix: "), "{stdout}");
+}
+
+#[test]
+fn cli_json_lists_findings_by_id() {
+    let path = fixture("findings/plaintext-kms-star-root.json");
+    let output = broker(&["policy", "audit", "--json", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["clean"], false);
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "plaintext-without-attestation",
+            "reencrypt-allowed",
+            "grant-creation-allowed"
+        ]
+    );
+    let first = &report["findings"][0];
+    assert_eq!(first["statement"]["index"], 0);
+    assert_eq!(first["statement"]["sid"], "Enable IAM User Permissions");
+    assert!(first["fix"].as_str().unwrap().contains("Null"));
+}
+
+#[test]
+fn cli_json_clean_report() {
+    let path = fixture("rendered/multi-entry-app.json");
+    let output = broker(&["policy", "audit", "--json", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report, serde_json::json!({"clean": true, "findings": []}));
+}
+
+#[test]
+fn cli_reads_get_key_policy_output_from_stdin() {
+    let finding = std::fs::read_to_string(fixture("findings/grant.json")).unwrap();
+    let wrapped = serde_json::json!({"Policy": finding, "PolicyName": "default"}).to_string();
+    let output = broker(&["policy", "audit", "-"], Some(wrapped.as_bytes()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("[grant-creation-allowed]"));
+
+    let clean = std::fs::read_to_string(fixture("rendered/example-app.json")).unwrap();
+    let wrapped = serde_json::json!({"Policy": clean, "PolicyName": "default"}).to_string();
+    let output = broker(&["policy", "audit", "-"], Some(wrapped.as_bytes()));
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn cli_exits_two_for_unreadable_input() {
+    let missing = broker(&["policy", "audit", "/nonexistent/key-policy.json"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("failed to read"));
+
+    let not_json = broker(&["policy", "audit", "-"], Some(b"Statement: none"));
+    assert_eq!(not_json.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_json.stderr).contains("not valid JSON"));
+
+    let bad_wrapper = broker(
+        &["policy", "audit", "-"],
+        Some(br#"{"Policy": "{not json"}"#),
+    );
+    assert_eq!(bad_wrapper.status.code(), Some(2));
+
+    let no_effect = br#"{"Statement": [{"Principal": "*", "Action": "kms:Decrypt"}]}"#;
+    let output = broker(&["policy", "audit", "-"], Some(no_effect));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Statement[0]: Effect"));
+
+    let binary = broker(&["policy", "audit", "-"], Some(&[0xff, 0xfe, 0x00]));
+    assert_eq!(binary.status.code(), Some(2));
+}

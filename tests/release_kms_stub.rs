@@ -1,0 +1,273 @@
+//! The main job against a loopback stub KMS, for answers LocalStack cannot be made to give:
+//! AccessDenied, throttling, a `KeyId` of another account, a corrupted envelope. Each must
+//! end with the documented exit code and nothing delivered.
+
+mod support;
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use support::stub_kms::StubKms;
+use support::*;
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+struct Setup {
+    _root: tempfile::TempDir,
+    dir: PathBuf,
+    pcr0: String,
+}
+
+fn setup() -> Setup {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_owned();
+    let sim = sim_init(&dir.join("sim"), &[]);
+    let pcr0 = sim["pcrs"]["0"].as_str().unwrap().to_owned();
+    Setup {
+        _root: root,
+        dir,
+        pcr0,
+    }
+}
+
+fn write_stub_policy(setup: &Setup, secret: serde_json::Value) -> PathBuf {
+    write_policy(
+        &setup.dir,
+        &json!({
+            "trust": { "roots": [ { "dev_root_pem": "sim/root.pem" } ] },
+            "keys": { "app": { "key_id": KEY_ARN, "allow": [ { "pcrs": { "0": setup.pcr0 } } ] } },
+            "secrets": [ secret ],
+        }),
+    )
+}
+
+fn default_secret() -> serde_json::Value {
+    json!({ "name": "db", "key": "app", "ciphertext": "AQIDBA==", "file": "db" })
+}
+
+fn fetch(setup: &Setup, stub: &StubKms, policy: &PathBuf) -> std::process::Output {
+    broker(&stub.endpoint())
+        .args(["fetch", "--attester"])
+        .arg(format!("sim={}", setup.dir.join("sim").display()))
+        .arg("--policy")
+        .arg(policy)
+        .arg("--out-dir")
+        .arg(setup.dir.join("out"))
+        .output()
+        .unwrap()
+}
+
+fn error_body(code: &str, message: &str) -> String {
+    json!({ "__type": code, "message": message }).to_string()
+}
+
+#[test]
+fn sends_golden_decrypt_request() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "denied"));
+    let policy = write_stub_policy(
+        &setup,
+        json!({
+            "name": "db", "key": "app", "ciphertext": "AQIDBA==", "file": "db",
+            "encryption_context": { "app": "billing" },
+            "encryption_algorithm": "RSAES_OAEP_SHA_256"
+        }),
+    );
+
+    fetch(&setup, &stub, &policy);
+
+    let requests = stub.requests.lock().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&requests[0]).unwrap();
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "CiphertextBlob",
+            "EncryptionAlgorithm",
+            "EncryptionContext",
+            "KeyId",
+            "Recipient"
+        ]
+    );
+    assert_eq!(body["CiphertextBlob"], "AQIDBA==");
+    assert_eq!(body["KeyId"], KEY_ARN);
+    assert_eq!(body["EncryptionContext"], json!({ "app": "billing" }));
+    assert_eq!(body["EncryptionAlgorithm"], "RSAES_OAEP_SHA_256");
+    assert_eq!(
+        body["Recipient"]["KeyEncryptionAlgorithm"],
+        "RSAES_OAEP_SHA_256"
+    );
+    let document = body["Recipient"]["AttestationDocument"].as_str().unwrap();
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, document)
+        .expect("AttestationDocument is base64 of the raw document");
+    assert_eq!(
+        raw[0], 0x84,
+        "raw COSE_Sign1 array, not base64 text encoded twice"
+    );
+}
+
+#[test]
+fn leaves_out_encryption_algorithm_when_policy_names_none() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "denied"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    fetch(&setup, &stub, &policy);
+
+    let requests = stub.requests.lock().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&requests[0]).unwrap();
+    assert!(body.get("EncryptionAlgorithm").is_none());
+    assert!(body.get("EncryptionContext").is_none());
+}
+
+#[test]
+fn denies_on_access_denied_and_logs_sent_pcrs() {
+    let setup = setup();
+    let stub = StubKms::start(
+        400,
+        error_body(
+            "AccessDeniedException",
+            "not authorized to perform kms:Decrypt",
+        ),
+    );
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("KMS denied Decrypt"), "{message}");
+    assert!(
+        message.contains(&setup.pcr0),
+        "sent PCR0 is logged: {message}"
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
+fn suggests_encryption_algorithm_on_invalid_ciphertext() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("InvalidCiphertextException", ""));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("encryption_algorithm"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn retries_throttling_then_fails_with_exit_3() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("ThrottlingException", "Rate exceeded"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("throttling"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        stub.requests.lock().unwrap().len(),
+        5,
+        "five attempts in all"
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
+fn denies_answer_for_key_of_another_account() {
+    let setup = setup();
+    let other = "arn:aws:kms:us-east-1:444455556666:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    let stub = StubKms::start(
+        200,
+        json!({ "KeyId": other, "CiphertextForRecipient": "MIAGCSqGSIb3DQEHA6CAMIACAQIxggFr" })
+            .to_string(),
+    );
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("444455556666"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
+fn rejects_corrupted_envelope_with_exit_3() {
+    let setup = setup();
+    let stub = StubKms::start(
+        200,
+        json!({ "KeyId": KEY_ARN, "CiphertextForRecipient": "MIAGCSqGSIb3DQEHA6CAMIACAQIxggFr" })
+            .to_string(),
+    );
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("CiphertextForRecipient"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
+fn reports_missing_nsm_device_and_suggests_sim() {
+    let setup = setup();
+    let policy = write_stub_policy(&setup, default_secret());
+
+    // Without --attester the broker uses nsm; this machine has no /dev/nsm.
+    let output = broker("http://127.0.0.1:9")
+        .args(["fetch", "--policy"])
+        .arg(&policy)
+        .arg("--out-dir")
+        .arg(setup.dir.join("out"))
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("/dev/nsm"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("sim=DIR"), "{}", stderr(&output));
+}
+
+#[test]
+fn denies_debug_mode_enclave_before_kms() {
+    let setup = setup();
+    let zero = "0".repeat(96);
+    // A debug-mode enclave reports zero PCR0/1/2 while PCR4 (the parent instance) stays set.
+    let sim = sim_init(
+        &setup.dir.join("sim"),
+        &[(0, &zero), (1, &zero), (2, &zero)],
+    );
+    assert_ne!(sim["pcrs"]["4"].as_str().unwrap(), zero);
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("debug-mode enclave"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stub.requests.lock().unwrap().is_empty(),
+        "KMS is never called"
+    );
+    assert!(!setup.dir.join("out").exists());
+}
