@@ -59,8 +59,3 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .build()
         .map_err(|error| Failure::new(3, error))
 }
-
-/// The error for a command of the design that this build does not include yet.
-pub fn not_built(command: &str) -> Failure {
-    Failure::usage(format!("{command} is not available in this build yet"))
-}

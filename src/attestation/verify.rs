@@ -15,10 +15,15 @@
 //! The verification time is always a parameter: re-verifying a stored document at its own
 //! timestamp is how audits and tests check documents whose leaf certificate (valid for about
 //! three hours) has long expired.
+//!
+//! [`verify_with_cache`] runs the same checks but takes the signatures of intermediate
+//! certificates that verified before from a [`VerifierCache`] the caller holds.
 
 mod error;
+pub mod report_input;
 
 pub use super::roots::{TrustRoot, TrustRootError};
+pub use super::x509::VerifierCache;
 pub use error::{ErrorCause, PcrMismatch, VerifyError};
 
 use std::collections::BTreeMap;
@@ -73,6 +78,49 @@ impl VerifyOptions {
             require_enclave: true,
         }
     }
+
+    /// Adds expected PCRs, replacing earlier expectations of the same index.
+    pub fn expect_pcrs(mut self, pcrs: impl IntoIterator<Item = (PcrIndex, PcrValue)>) -> Self {
+        self.expected_pcrs.extend(pcrs);
+        self
+    }
+
+    /// Adds expected PCRs given as index and 96 hex digits (SHA-384), as release policies
+    /// and `nitro-cli describe-eif` write them.
+    ///
+    /// Fails with [`VerifyError::InvalidOptions`] on an index above 31, a value that is not
+    /// exactly 96 hex digits, or an index given twice.
+    ///
+    /// ```
+    /// use enclave_broker::attestation::verify::{VerifyOptions, inspect, verify};
+    /// # fn main() -> Result<(), enclave_broker::attestation::verify::VerifyError> {
+    /// # let report = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"),
+    /// #     "/tests/fixtures/nitro/eternis_2024-07-31_prod.cbor")).unwrap();
+    /// # let now_ms = inspect(&report)?.timestamp_ms();
+    /// # let pcr0 = inspect(&report)?.pcrs().values().next().unwrap().to_hex();
+    /// let options = VerifyOptions::new(now_ms).expect_pcrs_hex([(0, pcr0.as_str())])?;
+    /// let verified = verify(&report, &options)?;
+    /// println!("{}", hex::encode(verified.document().user_data().unwrap_or_default()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn expect_pcrs_hex<'a>(
+        mut self,
+        pcrs: impl IntoIterator<Item = (u64, &'a str)>,
+    ) -> Result<Self, VerifyError> {
+        let invalid = |detail: String| VerifyError::InvalidOptions { detail };
+        let mut parsed = BTreeMap::new();
+        for (index, text) in pcrs {
+            let index = PcrIndex::new(index).map_err(|error| invalid(error.to_string()))?;
+            let value = PcrValue::parse_sha384_hex(text)
+                .map_err(|error| invalid(format!("expected PCR{index}: {error}")))?;
+            if parsed.insert(index, value).is_some() {
+                return Err(invalid(format!("expected PCR{index} is given twice")));
+            }
+        }
+        self.expected_pcrs.extend(parsed);
+        Ok(self)
+    }
 }
 
 /// A document that passed [`verify`]. Only [`verify`] constructs one.
@@ -113,7 +161,26 @@ impl VerifiedDocument {
 
 /// Verifies `bytes` (an untagged or tag-18 COSE_Sign1) against `options`.
 pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument, VerifyError> {
-    let result = verify_checked(bytes, options);
+    verify_logged(bytes, options, None)
+}
+
+/// Verifies like [`verify`], with the same checks in the same order and the same result,
+/// but takes intermediate-certificate signatures that verified before from `cache` and adds
+/// the ones it verifies. Validity times are checked at every call.
+pub fn verify_with_cache(
+    bytes: &[u8],
+    options: &VerifyOptions,
+    cache: &VerifierCache,
+) -> Result<VerifiedDocument, VerifyError> {
+    verify_logged(bytes, options, Some(cache))
+}
+
+fn verify_logged(
+    bytes: &[u8],
+    options: &VerifyOptions,
+    cache: Option<&VerifierCache>,
+) -> Result<VerifiedDocument, VerifyError> {
+    let result = verify_checked(bytes, options, cache);
     match &result {
         Ok(verified) => tracing::debug!(
             root = verified.trust_root_label(),
@@ -131,18 +198,23 @@ pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument,
     result
 }
 
-fn verify_checked(bytes: &[u8], options: &VerifyOptions) -> Result<VerifiedDocument, VerifyError> {
+fn verify_checked(
+    bytes: &[u8],
+    options: &VerifyOptions,
+    cache: Option<&VerifierCache>,
+) -> Result<VerifiedDocument, VerifyError> {
     check_options(options)?;
     let skew_ms = duration_ms(options.skew);
 
     let (sign1, document) = parse(bytes)?;
 
-    let chain = x509::verify_chain(
+    let chain = x509::verify_chain_with_cache(
         document.cabundle(),
         document.certificate(),
         &options.trust_roots,
         options.time_ms,
         skew_ms,
+        cache,
     )
     .map_err(VerifyError::Chain)?;
 

@@ -5,9 +5,13 @@
 //! Parsing is strict DER (the `der` crate's rules), and a certificate must re-encode to the
 //! bytes received. Signatures are checked over the `tbsCertificate` bytes as received.
 
+mod cache;
 mod chain;
+mod name;
 
-pub use chain::{ChainError, VerifiedChain, verify_chain};
+pub use cache::{DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY, VerifierCache};
+pub use chain::{ChainError, VerifiedChain, verify_chain, verify_chain_with_cache};
+pub use name::format_name;
 
 use std::fmt;
 
@@ -155,7 +159,7 @@ impl<'a> ParsedCertificate<'a> {
 
     pub fn summary(&self) -> CertificateSummary {
         CertificateSummary {
-            subject: self.subject().to_string(),
+            subject: format_name(self.subject()),
             not_before_ms: self.not_before_ms(),
             not_after_ms: self.not_after_ms(),
         }

@@ -87,7 +87,8 @@ pub struct AttestServerArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Attestation document: a file or - for stdin, in raw CBOR, base64 or hex.
+    /// Attestation document: a file or - for stdin, in raw CBOR, base64 or hex (detected), at
+    /// most 256 KiB.
     #[arg(value_name = "REPORT")]
     pub report: String,
     /// Expected PCR value as INDEX=96 hex digits; repeatable.
@@ -102,19 +103,20 @@ pub struct VerifyArgs {
     /// Verification time: now, document (the document's own timestamp) or an RFC 3339 time.
     #[arg(long, value_name = "RFC3339|document|now", default_value = "now")]
     pub at: String,
-    /// Oldest document accepted, e.g. 300s, 5m, 2h.
+    /// Oldest document accepted, from its timestamp to the verification time: a whole number
+    /// and a unit (s, m or h), e.g. 300s, 5m, 2h.
     #[arg(long, value_name = "DURATION")]
     pub max_age: Option<String>,
-    /// Clock difference tolerated, e.g. 60s.
+    /// Clock difference tolerated on certificate validity and document time, e.g. 60s.
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub skew: String,
-    /// Expected nonce, hex.
+    /// Expected nonce, 1 to 1024 bytes in hex.
     #[arg(long, value_name = "HEX")]
     pub nonce: Option<String>,
-    /// File holding the expected public_key bytes.
+    /// File with the exact bytes the document's public_key must contain.
     #[arg(long, value_name = "FILE")]
     pub public_key: Option<PathBuf>,
-    /// Additional trusted root certificate (PEM); repeatable.
+    /// Additional trusted root certificate (PEM), next to the AWS root; repeatable.
     #[arg(long = "trust-root", value_name = "PEM")]
     pub trust_roots: Vec<PathBuf>,
     /// Print one JSON object on stdout, on success and on failure.

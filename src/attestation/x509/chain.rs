@@ -15,6 +15,7 @@ use der::oid::{AssociatedOid, ObjectIdentifier};
 use x509_cert::Version;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
+use super::cache::{SignatureFact, VerifierCache};
 use super::{
     CertificateError, CertificatePosition, CertificateSummary, ParsedCertificate, format_time_ms,
 };
@@ -135,6 +136,21 @@ pub fn verify_chain(
     time_ms: u64,
     skew_ms: u64,
 ) -> Result<VerifiedChain, ChainError> {
+    verify_chain_with_cache(cabundle, leaf, roots, time_ms, skew_ms, None)
+}
+
+/// Like [`verify_chain`], but skips the signature check of an intermediate certificate whose
+/// signature by the same issuer is in `cache`, and records the intermediate signatures that
+/// verify. Every other check runs as in [`verify_chain`], in the same order, so both return
+/// the same result for the same input.
+pub fn verify_chain_with_cache(
+    cabundle: &[Vec<u8>],
+    leaf: &[u8],
+    roots: &[TrustRoot],
+    time_ms: u64,
+    skew_ms: u64,
+    cache: Option<&VerifierCache>,
+) -> Result<VerifiedChain, ChainError> {
     let first = cabundle.first().ok_or(ChainError::EmptyBundle)?;
     let Some(root) = roots.iter().find(|root| root.matches(first)) else {
         let trusted: Vec<&str> = roots.iter().map(TrustRoot::label).collect();
@@ -164,15 +180,39 @@ pub fn verify_chain(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    // SHA-256 of each cabundle certificate, only when there is a cache to look them up in.
+    let bundle_sha256: Vec<[u8; 32]> = match cache {
+        Some(_) => cabundle
+            .iter()
+            .map(|der| TrustRoot::sha256_of(der))
+            .collect(),
+        None => Vec::new(),
+    };
+
     for (index, certificate) in certificates.iter().enumerate() {
         let position = positions[index];
         if index > 0 {
-            check_issued_by(
-                certificate,
-                position,
-                &certificates[index - 1],
-                positions[index - 1],
-            )?;
+            let issuer = &certificates[index - 1];
+            let issuer_position = positions[index - 1];
+            check_names(certificate, position, issuer, issuer_position)?;
+
+            // Intermediates only: the leaf is new in every document.
+            let cached = match (cache, position) {
+                (Some(cache), CertificatePosition::Bundle(_)) => Some((
+                    cache,
+                    SignatureFact {
+                        certificate_sha256: bundle_sha256[index],
+                        issuer_sha256: bundle_sha256[index - 1],
+                    },
+                )),
+                _ => None,
+            };
+            if !cached.is_some_and(|(cache, fact)| cache.contains(&fact)) {
+                check_signature(certificate, position, issuer, issuer_position)?;
+                if let Some((cache, fact)) = cached {
+                    cache.insert(fact, certificate.not_after_ms(), time_ms, skew_ms);
+                }
+            }
         }
         check_extensions(certificate, position, index, certificates.len())?;
         check_validity(certificate, position, time_ms, skew_ms)?;
@@ -192,7 +232,7 @@ pub fn verify_chain(
     })
 }
 
-fn check_issued_by(
+fn check_names(
     certificate: &ParsedCertificate<'_>,
     position: CertificatePosition,
     issuer: &ParsedCertificate<'_>,
@@ -206,6 +246,15 @@ fn check_issued_by(
             expected: issuer.subject().to_string(),
         });
     }
+    Ok(())
+}
+
+fn check_signature(
+    certificate: &ParsedCertificate<'_>,
+    position: CertificatePosition,
+    issuer: &ParsedCertificate<'_>,
+    issuer_position: CertificatePosition,
+) -> Result<(), ChainError> {
     certificate
         .verify_signed_by(issuer)
         .map_err(|_| ChainError::Signature {
