@@ -80,16 +80,15 @@ async fn releases_secret_through_proxy_and_fails_when_it_stops() {
     let proxy = start_proxy(root.path(), port, &localstack);
     let route = format!("kms.test:4566=tcp:127.0.0.1:{port}");
     let fetch = |out: &str| {
-        broker("http://kms.test:4566")
-            .args(["fetch", "--attester"])
-            .arg(format!("sim={}", root.path().join("sim").display()))
-            .arg("--policy")
-            .arg(&policy)
-            .arg("--out-dir")
-            .arg(root.path().join(out))
-            .args(["--route", &route])
-            .output()
-            .unwrap()
+        fetch_to_files(
+            "http://kms.test:4566",
+            &root.path().join("sim"),
+            &policy,
+            &root.path().join(out),
+        )
+        .args(["--route", &route])
+        .output()
+        .unwrap()
     };
 
     let released = fetch("out");

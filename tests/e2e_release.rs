@@ -45,13 +45,7 @@ fn policy(setup: &Setup, pcr0: &str, secrets: serde_json::Value) -> serde_json::
 }
 
 fn fetch_files(setup: &Setup, policy_path: &Path, out: &Path) -> std::process::Output {
-    broker(&setup.endpoint)
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", setup.dir.join("sim").display()))
-        .arg("--policy")
-        .arg(policy_path)
-        .arg("--out-dir")
-        .arg(out)
+    fetch_to_files(&setup.endpoint, &setup.dir.join("sim"), policy_path, out)
         .output()
         .unwrap()
 }
@@ -245,13 +239,7 @@ async fn rejects_kms_answer_with_plaintext() {
     );
     let out = setup.dir.join("out");
 
-    let output = broker(&stub.endpoint())
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", setup.dir.join("sim").display()))
-        .arg("--policy")
-        .arg(&policy_path)
-        .arg("--out-dir")
-        .arg(&out)
+    let output = fetch_to_files(&stub.endpoint(), &setup.dir.join("sim"), &policy_path, &out)
         .output()
         .unwrap();
 
@@ -297,15 +285,14 @@ async fn reports_unreachable_kms_endpoint_with_exit_3() {
         ),
     );
 
-    let output = broker(&endpoint)
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", setup.dir.join("sim").display()))
-        .arg("--policy")
-        .arg(&policy_path)
-        .arg("--out-dir")
-        .arg(setup.dir.join("out"))
-        .output()
-        .unwrap();
+    let output = fetch_to_files(
+        &endpoint,
+        &setup.dir.join("sim"),
+        &policy_path,
+        &setup.dir.join("out"),
+    )
+    .output()
+    .unwrap();
 
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(stderr(&output).contains(&endpoint), "{}", stderr(&output));

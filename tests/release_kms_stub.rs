@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use support::stub_kms::StubKms;
@@ -45,16 +45,15 @@ fn default_secret() -> serde_json::Value {
     json!({ "name": "db", "key": "app", "ciphertext": "AQIDBA==", "file": "db" })
 }
 
-fn fetch(setup: &Setup, stub: &StubKms, policy: &PathBuf) -> std::process::Output {
-    broker(&stub.endpoint())
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", setup.dir.join("sim").display()))
-        .arg("--policy")
-        .arg(policy)
-        .arg("--out-dir")
-        .arg(setup.dir.join("out"))
-        .output()
-        .unwrap()
+fn fetch(setup: &Setup, stub: &StubKms, policy: &Path) -> std::process::Output {
+    fetch_to_files(
+        &stub.endpoint(),
+        &setup.dir.join("sim"),
+        policy,
+        &setup.dir.join("out"),
+    )
+    .output()
+    .unwrap()
 }
 
 fn error_body(code: &str, message: &str) -> String {

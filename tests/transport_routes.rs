@@ -37,16 +37,15 @@ async fn releases_secret_through_route_to_unresolvable_host() {
     let (policy, _) = setup_policy(root.path(), &endpoint).await;
     let route = format!("kms.test:4566=tcp:127.0.0.1:{}", localstack_port(&endpoint));
 
-    let output = broker("http://kms.test:4566")
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", root.path().join("sim").display()))
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--out-dir")
-        .arg(root.path().join("out"))
-        .args(["--route", &route])
-        .output()
-        .unwrap();
+    let output = fetch_to_files(
+        "http://kms.test:4566",
+        &root.path().join("sim"),
+        &policy,
+        &root.path().join("out"),
+    )
+    .args(["--route", &route])
+    .output()
+    .unwrap();
 
     assert_success(&output);
     assert_eq!(
@@ -61,16 +60,15 @@ async fn refuses_destination_without_route() {
     let root = tempfile::tempdir().unwrap();
     let (policy, _) = setup_policy(root.path(), &endpoint).await;
 
-    let output = broker("http://kms.test:4566")
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", root.path().join("sim").display()))
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--out-dir")
-        .arg(root.path().join("out"))
-        .args(["--route", "other.test:443=tcp:127.0.0.1:9"])
-        .output()
-        .unwrap();
+    let output = fetch_to_files(
+        "http://kms.test:4566",
+        &root.path().join("sim"),
+        &policy,
+        &root.path().join("out"),
+    )
+    .args(["--route", "other.test:443=tcp:127.0.0.1:9"])
+    .output()
+    .unwrap();
 
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(
@@ -93,16 +91,15 @@ async fn reports_route_target_when_connection_is_refused() {
         .port();
     let route = format!("kms.test:4566=tcp:127.0.0.1:{closed}");
 
-    let output = broker("http://kms.test:4566")
-        .args(["fetch", "--attester"])
-        .arg(format!("sim={}", root.path().join("sim").display()))
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--out-dir")
-        .arg(root.path().join("out"))
-        .args(["--route", &route])
-        .output()
-        .unwrap();
+    let output = fetch_to_files(
+        "http://kms.test:4566",
+        &root.path().join("sim"),
+        &policy,
+        &root.path().join("out"),
+    )
+    .args(["--route", &route])
+    .output()
+    .unwrap();
 
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let message = stderr(&output);

@@ -96,6 +96,21 @@ pub fn broker(endpoint: &str) -> Command {
     command
 }
 
+/// `enclave-broker fetch` of the files in `policy` to `out_dir`, with the simulator in
+/// `sim_dir` as attester and KMS at `endpoint`. Callers add flags such as `--route`.
+pub fn fetch_to_files(endpoint: &str, sim_dir: &Path, policy: &Path, out_dir: &Path) -> Command {
+    let mut command = broker(endpoint);
+    command
+        .arg("fetch")
+        .arg("--attester")
+        .arg(format!("sim={}", sim_dir.display()))
+        .arg("--policy")
+        .arg(policy)
+        .arg("--out-dir")
+        .arg(out_dir);
+    command
+}
+
 /// Runs `enclave-broker sim init --dir DIR [--pcr …]` and returns the PCR map it prints.
 pub fn sim_init(dir: &Path, pcrs: &[(u8, &str)]) -> serde_json::Value {
     let mut command = Command::new(broker_path());
