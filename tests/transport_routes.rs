@@ -1,6 +1,6 @@
 //! The routed transport: connections to a host name that does not resolve reach KMS
-//! through `--route`, TLS runs end to end with the original host as server name, and a
-//! destination without a route is refused.
+//! through `--route`, TLS runs end to end through the parent-side proxy with the original
+//! host as server name, and a destination without a route is refused.
 
 mod support;
 
@@ -11,6 +11,7 @@ use serde_json::json;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use enclave_broker::proxy::{Proxy, ProxyConfig};
 use enclave_broker::transport::{Route, RoutedHttpClient, SystemConnector, TlsRoots};
 
 async fn setup_policy(dir: &std::path::Path, endpoint: &str) -> (std::path::PathBuf, String) {
@@ -196,9 +197,23 @@ fn routed_kms_client(ca: Vec<u8>, route: &str, endpoint: &str) -> aws_sdk_kms::C
     aws_sdk_kms::Client::from_conf(config)
 }
 
+/// Starts the parent-side proxy in this process with one TCP route to 127.0.0.1:`port`
+/// and returns the port it listens on. It serves until the test ends.
+async fn start_proxy_to(port: u16) -> u16 {
+    let config = ProxyConfig::from_toml_str(&format!(
+        "[[route]]\nlisten = \"tcp:127.0.0.1:0\"\nupstream = \"127.0.0.1:{port}\"\n"
+    ))
+    .unwrap();
+    let bound = Proxy::new().bind(&config).await.unwrap();
+    let listen_port = bound.local_addrs()[0].1.as_tcp().unwrap().port();
+    tokio::spawn(bound.serve(std::future::pending()));
+    listen_port
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn runs_tls_end_to_end_with_original_host_name() {
-    let (ca, port, server) = start_tls_stub("kms.test").await;
+async fn runs_tls_through_proxy_with_original_host_name() {
+    let (ca, server_port, server) = start_tls_stub("kms.test").await;
+    let port = start_proxy_to(server_port).await;
     let client = routed_kms_client(
         ca,
         &format!("kms.test:443=tcp:127.0.0.1:{port}"),
@@ -227,7 +242,8 @@ async fn runs_tls_end_to_end_with_original_host_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_certificate_for_another_host() {
-    let (ca, port, _server) = start_tls_stub("other.test").await;
+    let (ca, server_port, _server) = start_tls_stub("other.test").await;
+    let port = start_proxy_to(server_port).await;
     let client = routed_kms_client(
         ca,
         &format!("kms.test:443=tcp:127.0.0.1:{port}"),
