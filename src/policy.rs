@@ -64,13 +64,15 @@ impl ReleasePolicy {
     /// `ciphertext_file`) resolve against the folder that contains `path`, and the files they
     /// name are read now.
     pub fn load(path: &Path) -> Result<ReleasePolicy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            let problem = Problem {
-                path: JsonPath::root().to_string(),
-                message: format!("failed to read {}: {error}", path.display()),
-            };
-            PolicyError::new(Some(path), vec![problem])
-        })?;
+        let text =
+            crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
+                .map_err(|error| {
+                    let problem = Problem {
+                        path: JsonPath::root().to_string(),
+                        message: format!("failed to read {}: {error}", path.display()),
+                    };
+                    PolicyError::new(Some(path), vec![problem])
+                })?;
         let base_dir = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
@@ -201,7 +203,8 @@ fn resolve_file_path(text: &str, base_dir: &Path) -> Result<PathBuf, String> {
 fn read_file(path: &Path, limit: Option<usize>) -> Result<Vec<u8>, String> {
     let failed = |error: std::io::Error| format!("failed to read {}: {error}", path.display());
     let Some(limit) = limit else {
-        return std::fs::read(path).map_err(failed);
+        return crate::file_input::read_limited(path, crate::file_input::MAX_SMALL_FILE_LEN)
+            .map_err(failed);
     };
     let file = std::fs::File::open(path).map_err(failed)?;
     let mut bytes = Vec::new();

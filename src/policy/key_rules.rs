@@ -19,7 +19,8 @@ const TOP_LEVEL_FIELDS: &[&str] = &["trust", "keys", "secrets"];
 
 /// Reads a release policy file and returns its key rules by name.
 pub fn load_key_rules(path: &Path) -> Result<BTreeMap<String, KeyRule>, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let text = crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
+        .map_err(|error| {
         let problem = Problem {
             path: JsonPath::root().to_string(),
             message: format!("failed to read {}: {error}", path.display()),

@@ -166,7 +166,8 @@ pub fn set_pcrs_file(
     measurements: &BuildMeasurements,
     replace_all: bool,
 ) -> Result<SetPcrsOutcome, SetPcrsError> {
-    let text = fs::read_to_string(path).map_err(|source| SetPcrsError::Read {
+    let text = crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
+        .map_err(|source| SetPcrsError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -66,10 +66,12 @@ pub struct RouteConfig {
 impl ProxyConfig {
     /// Reads and validates the configuration file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
+                .map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
         Self::parse(&text, Origin::File(path.to_owned()))
     }
 

@@ -80,7 +80,7 @@ pub(super) fn write_file(
 /// Reads `dir/name`; `None` when the file does not exist.
 pub(super) fn read_optional(dir: &Path, name: &str) -> Result<Option<Vec<u8>>, SimError> {
     let path = dir.join(name);
-    match fs::read(&path) {
+    match crate::file_input::read_limited(&path, crate::file_input::MAX_SMALL_FILE_LEN) {
         Ok(contents) => Ok(Some(contents)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(io_error(&path, source)),
