@@ -15,7 +15,8 @@
 //!   so the attestation document's public key does not match.
 //! - The content key: a loopback KMS stand-in that reads the public key from the attestation
 //!   document in the request and seals a content key of the test's choosing to it. The test
-//!   then searches for that content key like for the secrets.
+//!   then searches for that content key like for the secrets, and checks that every hex or
+//!   base64 run of 200 characters or more in the log is part of the envelope it sent.
 //!
 //! Failed runs (a PCR mismatch, KMS errors, a delivery that fails part-way) must leave the
 //! work folder exactly as it was: no output folder, no staged temporary file.
@@ -33,6 +34,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use aws_lc_rs::cipher::{AES_256, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
@@ -455,12 +457,21 @@ async fn failed_delivery_removes_every_staged_file() {
     );
 }
 
-/// A loopback KMS stand-in for `Decrypt` with `Recipient`: it takes the RSA public key from
-/// the attestation document in each request and returns an envelope sealed to it, holding
-/// `plaintext` under [`STUB_CONTENT_KEY`] and [`STUB_IV`].
-fn start_sealing_kms(key_arn: String, plaintext: &'static [u8]) -> String {
+/// A loopback KMS stand-in for `Decrypt` with `Recipient`, listening on 127.0.0.1.
+struct SealingKms {
+    endpoint: String,
+    /// Every envelope sent, in order.
+    envelopes: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+/// Starts a [`SealingKms`]. It takes the RSA public key from the attestation document in
+/// each request and returns an envelope sealed to it, holding `plaintext` under
+/// [`STUB_CONTENT_KEY`] and [`STUB_IV`].
+fn start_sealing_kms(key_arn: String, plaintext: &'static [u8]) -> SealingKms {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
+    let envelopes = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::clone(&envelopes);
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -493,6 +504,7 @@ fn start_sealing_kms(key_arn: String, plaintext: &'static [u8]) -> String {
                 .unwrap()
                 .to_vec();
             let envelope = seal(&public_key, plaintext);
+            sent.lock().unwrap().push(envelope.clone());
             let answer = json!({
                 "KeyId": key_arn,
                 "CiphertextForRecipient": STANDARD.encode(envelope),
@@ -507,7 +519,22 @@ fn start_sealing_kms(key_arn: String, plaintext: &'static [u8]) -> String {
             let _ = stream.write_all(response.as_bytes());
         }
     });
-    format!("http://{address}")
+    SealingKms {
+        endpoint: format!("http://{address}"),
+        envelopes,
+    }
+}
+
+/// Returns every run of at least `min_len` characters that hex or base64 (either alphabet)
+/// can produce.
+fn long_encoded_runs(text: &[u8], min_len: usize) -> Vec<String> {
+    let is_encoding_char = |byte: &u8| {
+        byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=' | b'-' | b'_')
+    };
+    text.split(|byte| !is_encoding_char(byte))
+        .filter(|run| run.len() >= min_len)
+        .map(|run| String::from_utf8_lossy(run).into_owned())
+        .collect()
 }
 
 /// Builds a KMS-shaped BER envelope for the SubjectPublicKeyInfo DER `spki`.
@@ -554,19 +581,35 @@ fn seal(spki: &[u8], plaintext: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn content_key_never_reaches_log_or_files() {
     let workspace = workspace().await;
-    let endpoint = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
+    let kms = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
     let policy = workspace.policy(
         &workspace.pcr0,
         json!([{ "name": "db", "key": "app", "ciphertext": "AQIDBA==", "file": "db" }]),
     );
 
-    let output = workspace.fetch(&endpoint, &policy, &["--out-dir", "out"]);
+    let output = workspace.fetch(&kms.endpoint, &policy, &["--out-dir", "out"]);
 
     assert_success(&output);
     assert_eq!(
         fs::read(workspace.out_dir().join("db")).unwrap(),
         FILE_SECRET
     );
+    // The only long encoded data in the log may be the envelope, which is encrypted to a key
+    // that never leaves the broker's memory. The AWS SDK logs it in the `Decrypt` output at
+    // trace level (aws-sdk-kms 1.129).
+    let envelopes = kms.envelopes.lock().unwrap();
+    let public_forms: Vec<String> = envelopes
+        .iter()
+        .flat_map(|envelope| [hex::encode(envelope), STANDARD.encode(envelope)])
+        .collect();
+    for run in long_encoded_runs(&output.stderr, 200) {
+        assert!(
+            public_forms.iter().any(|form| form.contains(&run)),
+            "stderr contains {} characters of encoded data that are not the envelope: {}…",
+            run.len(),
+            &run[..80]
+        );
+    }
     assert_nothing_leaked(
         &workspace,
         &output,
