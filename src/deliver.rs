@@ -73,7 +73,7 @@ pub enum DeliverError {
         target: &'static str,
         mode: &'static str,
     },
-    #[error("output folder {path}: {problem}")]
+    #[error("delivery folder {path}: {problem}")]
     UnsafeOutputFolder { path: String, problem: String },
     #[error("secret {name}: invalid file target {path}: {problem}")]
     InvalidFileTarget {

@@ -1,6 +1,7 @@
 //! enclave-broker: releases secrets to applications in AWS Nitro Enclaves, only to the
 //! measured image, by way of KMS `Decrypt` with `Recipient`.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod attestation;
 pub mod clock;

@@ -1,6 +1,8 @@
 //! `enclave-broker`: parses the command line, runs one command, maps its outcome to an
 //! exit code (0 success, 1 denied, 2 usage or input error, 3 upstream failure).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 mod commands;
 

@@ -1,9 +1,13 @@
 //! File delivery: every secret is staged in a temporary file beside its target, then all
 //! are renamed into place. Files are mode 0400; folders the broker creates are 0700.
+//!
+//! Every folder on the way to a target (the output folder and its subfolders) must be a real
+//! directory, not a symbolic link, owned by the user running the broker, that group and
+//! others cannot write to: otherwise another user could swap the delivered files.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::{DeliverError, Item};
@@ -12,14 +16,15 @@ use super::{DeliverError, Item};
 struct Staged {
     temporary: PathBuf,
     target: PathBuf,
+    /// Where an existing file at `target` was moved aside, to be restored on failure.
+    backup: Option<PathBuf>,
 }
 
 /// Writes each item with a `file` target under `out_dir`, all or nothing, and returns the
 /// paths written.
 ///
-/// `out_dir` is created 0700 when missing; an existing folder is reused only if group and
-/// others cannot write to it. If a rename fails part-way, the files already renamed are
-/// removed again (a file they replaced is not restored).
+/// `out_dir` is created 0700 when missing. If anything fails, no new file remains, files
+/// that were there before are restored, and folders created by this call are removed again.
 pub fn write_files(out_dir: &Path, items: &[Item<'_>]) -> Result<Vec<PathBuf>, DeliverError> {
     let mut targets = Vec::with_capacity(items.len());
     for item in items {
@@ -32,11 +37,29 @@ pub fn write_files(out_dir: &Path, items: &[Item<'_>]) -> Result<Vec<PathBuf>, D
         targets.push(out_dir.join(relative));
     }
 
-    prepare_out_dir(out_dir)?;
+    let mut created_folders = Vec::new();
+    let result = stage_and_rename(out_dir, items, &targets, &mut created_folders);
+    if result.is_err() {
+        // Innermost first, and only if empty: a folder that held anything stays.
+        for folder in created_folders.iter().rev() {
+            let _ = fs::remove_dir(folder);
+        }
+    }
+    result.map(|()| targets)
+}
+
+fn stage_and_rename(
+    out_dir: &Path,
+    items: &[Item<'_>],
+    targets: &[PathBuf],
+    created_folders: &mut Vec<PathBuf>,
+) -> Result<(), DeliverError> {
+    ensure_private_folder(out_dir, created_folders)?;
 
     let mut staged: Vec<Staged> = Vec::with_capacity(items.len());
-    for (item, target) in items.iter().zip(&targets) {
-        match stage(out_dir, target, item) {
+    for (index, (item, target)) in items.iter().zip(targets).enumerate() {
+        let staging = stage(out_dir, target, item, index, created_folders);
+        match staging {
             Ok(file) => staged.push(file),
             Err(error) => {
                 remove_all(staged.iter().map(|file| &file.temporary));
@@ -45,19 +68,62 @@ pub fn write_files(out_dir: &Path, items: &[Item<'_>]) -> Result<Vec<PathBuf>, D
         }
     }
 
-    for (position, file) in staged.iter().enumerate() {
-        if let Err(source) = fs::rename(&file.temporary, &file.target) {
-            remove_all(staged[..position].iter().map(|file| &file.target));
+    for position in 0..staged.len() {
+        if let Err(error) = install(&mut staged[position]) {
+            roll_back(&staged[..position]);
             remove_all(staged[position..].iter().map(|file| &file.temporary));
-            return Err(DeliverError::Write {
-                path: file.target.display().to_string(),
-                source,
-            });
+            if let Some(backup) = &staged[position].backup {
+                let _ = fs::rename(backup, &staged[position].target);
+            }
+            return Err(error);
         }
     }
-    sync_folders(&targets);
-    Ok(targets)
+    for file in &staged {
+        if let Some(backup) = &file.backup {
+            let _ = fs::remove_file(backup);
+        }
+    }
+    sync_folders(targets);
+    Ok(())
 }
+
+/// Moves an existing regular file or symbolic link at the target aside, then renames the
+/// staged file into place. Anything else at the target (a folder) is an error.
+fn install(file: &mut Staged) -> Result<(), DeliverError> {
+    let write_error = |path: &Path, source| DeliverError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    match fs::symlink_metadata(&file.target) {
+        Ok(metadata) if metadata.is_dir() => {
+            return Err(write_error(
+                &file.target,
+                std::io::Error::new(std::io::ErrorKind::IsADirectory, "target is a directory"),
+            ));
+        }
+        Ok(_) => {
+            let backup = file.temporary.with_extension("old");
+            fs::rename(&file.target, &backup)
+                .map_err(|source| write_error(&file.target, source))?;
+            file.backup = Some(backup);
+        }
+        Err(_) => {}
+    }
+    fs::rename(&file.temporary, &file.target).map_err(|source| write_error(&file.target, source))
+}
+
+/// Undoes installed files: removes each new file and puts back what it replaced.
+fn roll_back(installed: &[Staged]) {
+    for file in installed.iter().rev() {
+        let _ = fs::remove_file(&file.target);
+        if let Some(backup) = &file.backup {
+            let _ = fs::rename(backup, &file.target);
+        }
+    }
+}
+
+/// Longest file name component Linux file systems accept.
+const MAX_NAME_LEN: usize = 255;
 
 fn check_relative(name: &str, path: &Path) -> Result<(), DeliverError> {
     let invalid = |problem: &str| DeliverError::InvalidFileTarget {
@@ -70,6 +136,9 @@ fn check_relative(name: &str, path: &Path) -> Result<(), DeliverError> {
     }
     for component in path.components() {
         match component {
+            Component::Normal(part) if part.len() > MAX_NAME_LEN => {
+                return Err(invalid("has a name longer than 255 bytes"));
+            }
             Component::Normal(_) | Component::CurDir => {}
             Component::ParentDir => return Err(invalid("contains a .. component")),
             Component::RootDir | Component::Prefix(_) => {
@@ -82,12 +151,17 @@ fn check_relative(name: &str, path: &Path) -> Result<(), DeliverError> {
     Ok(())
 }
 
-fn prepare_out_dir(out_dir: &Path) -> Result<(), DeliverError> {
+/// Creates `folder` 0700 if missing (recording it in `created`), or checks an existing one:
+/// a directory, not a symbolic link, owned by this user, not writable by group or others.
+fn ensure_private_folder(folder: &Path, created: &mut Vec<PathBuf>) -> Result<(), DeliverError> {
     let unsafe_folder = |problem: String| DeliverError::UnsafeOutputFolder {
-        path: out_dir.display().to_string(),
+        path: folder.display().to_string(),
         problem,
     };
-    match fs::symlink_metadata(out_dir) {
+    match fs::symlink_metadata(folder) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(unsafe_folder(
+            "is a symbolic link; expected a directory (links are not followed)".to_owned(),
+        )),
         Ok(metadata) if metadata.is_dir() => {
             let mode = metadata.permissions().mode();
             if mode & 0o022 != 0 {
@@ -97,44 +171,65 @@ fn prepare_out_dir(out_dir: &Path) -> Result<(), DeliverError> {
                     mode & 0o7777
                 )));
             }
+            let user = nix::unistd::geteuid().as_raw();
+            if metadata.uid() != user {
+                return Err(unsafe_folder(format!(
+                    "is owned by uid {}, not by the user running the broker (uid {user})",
+                    metadata.uid()
+                )));
+            }
             Ok(())
         }
-        Ok(_) => Err(unsafe_folder(
-            "exists and is not a directory (symbolic links are not followed)".to_owned(),
-        )),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(out_dir)
-            .map_err(|source| DeliverError::Write {
-                path: out_dir.display().to_string(),
-                source,
-            }),
+        Ok(_) => Err(unsafe_folder("exists and is not a directory".to_owned())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            // Create missing parents one by one, so each new folder is recorded.
+            if let Some(parent) = folder.parent()
+                && !parent.as_os_str().is_empty()
+                && !parent.exists()
+            {
+                ensure_private_folder(parent, created)?;
+            }
+            DirBuilder::new()
+                .mode(0o700)
+                .create(folder)
+                .map_err(|source| DeliverError::Write {
+                    path: folder.display().to_string(),
+                    source,
+                })?;
+            created.push(folder.to_owned());
+            Ok(())
+        }
         Err(error) => Err(unsafe_folder(error.to_string())),
     }
 }
 
-fn stage(out_dir: &Path, target: &Path, item: &Item<'_>) -> Result<Staged, DeliverError> {
+fn stage(
+    out_dir: &Path,
+    target: &Path,
+    item: &Item<'_>,
+    index: usize,
+    created_folders: &mut Vec<PathBuf>,
+) -> Result<Staged, DeliverError> {
     let write_error = |path: &Path, source| DeliverError::Write {
         path: path.display().to_string(),
         source,
     };
 
-    // Subfolders of a nested target are created 0700, inside out_dir only.
+    // Every subfolder between out_dir and the target gets the same checks as out_dir.
     let folder = target.parent().unwrap_or(out_dir);
-    if folder != out_dir {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(folder)
-            .map_err(|source| write_error(folder, source))?;
+    let mut current = out_dir.to_path_buf();
+    if let Ok(inner) = folder.strip_prefix(out_dir) {
+        for component in inner.components() {
+            current.push(component);
+            ensure_private_folder(&current, created_folders)?;
+        }
     }
 
-    let file_name = target
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = folder.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // A short temporary name, so a target name of up to 255 bytes still works.
+    let temporary = folder.join(format!(
+        ".enclave-broker-{}-{index}.tmp",
+        std::process::id()
+    ));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -151,6 +246,7 @@ fn stage(out_dir: &Path, target: &Path, item: &Item<'_>) -> Result<Staged, Deliv
     Ok(Staged {
         temporary,
         target: target.to_owned(),
+        backup: None,
     })
 }
 
@@ -245,12 +341,109 @@ mod tests {
         let value = SecretBytes::from_slice(b"x");
         let items = [item("a", "a.txt", &value), item("b", "blocker/b", &value)];
         let error = write_files(&out, &items).unwrap_err();
-        assert!(matches!(error, DeliverError::Write { .. }), "{error}");
+        assert!(
+            matches!(error, DeliverError::UnsafeOutputFolder { .. }),
+            "{error}"
+        );
         let names: Vec<_> = fs::read_dir(&out)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, vec!["blocker".to_owned()]);
+    }
+
+    #[test]
+    fn keeps_earlier_files_when_a_rerun_fails() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let old = SecretBytes::from_slice(b"old");
+        write_files(&out, &[item("a", "a", &old), item("b", "b", &old)]).unwrap();
+        // A folder where the second file was makes its rename fail after the first.
+        fs::remove_file(out.join("b")).unwrap();
+        fs::create_dir(out.join("b")).unwrap();
+
+        let new = SecretBytes::from_slice(b"new");
+        let error = write_files(&out, &[item("a", "a", &new), item("b", "b", &new)]).unwrap_err();
+
+        assert!(matches!(error, DeliverError::Write { .. }), "{error}");
+        assert_eq!(fs::read(out.join("a")).unwrap(), b"old");
+        let names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "no temporary or backup files remain: {names:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_symlinked_subfolder() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let elsewhere = root.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        fs::create_dir(&out).unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("sub")).unwrap();
+        let value = SecretBytes::from_slice(b"x");
+
+        let error = write_files(&out, &[item("a", "sub/a", &value)]).unwrap_err();
+
+        assert!(
+            matches!(error, DeliverError::UnsafeOutputFolder { .. }),
+            "{error}"
+        );
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rejects_world_writable_subfolder() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        fs::create_dir_all(out.join("sub")).unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(out.join("sub"), fs::Permissions::from_mode(0o777)).unwrap();
+        let value = SecretBytes::from_slice(b"x");
+
+        let error = write_files(&out, &[item("a", "sub/a", &value)]).unwrap_err();
+
+        assert!(
+            matches!(error, DeliverError::UnsafeOutputFolder { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn removes_created_folders_when_delivery_fails() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("new/out");
+        let value = SecretBytes::from_slice(b"x");
+        let long_name = "n".repeat(256);
+
+        let error = write_files(
+            &out,
+            &[item("a", "sub/a", &value), item("b", &long_name, &value)],
+        );
+
+        assert!(error.is_err());
+        assert!(
+            !out.exists(),
+            "the out-dir created by the failed call is removed"
+        );
+    }
+
+    #[test]
+    fn delivers_file_with_255_byte_name() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let name = "n".repeat(255);
+        let value = SecretBytes::from_slice(b"x");
+
+        write_files(&out, &[item("a", &name, &value)]).unwrap();
+
+        assert_eq!(fs::read(out.join(&name)).unwrap(), b"x");
     }
 
     #[test]
