@@ -62,6 +62,8 @@ pub struct KmsSettings {
     /// Deadline for one request including every retry.
     pub operation_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Region to use instead of the one in the AWS configuration.
+    pub region: Option<String>,
 }
 
 impl Default for KmsSettings {
@@ -71,6 +73,7 @@ impl Default for KmsSettings {
             max_attempts: 5,
             operation_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            region: None,
         }
     }
 }
@@ -120,6 +123,9 @@ impl KmsClient {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
             .timeout_config(timeouts);
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
         if let Some(http_client) = http_client {
             loader = loader.http_client(http_client);
         }

@@ -46,8 +46,28 @@ fn one_line_chain(error: &anyhow::Error) -> String {
 
 /// Logs go to stderr; `RUST_LOG` overrides the default of decisions at info level.
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,enclave_broker=info"));
+    // At trace level these libraries log request and response bodies and headers
+    // (for the SDK, when LOG_SENSITIVE_BODIES is set), so they are capped at debug.
+    let trace_enabled = filter
+        .max_level_hint()
+        .is_none_or(|level| level >= tracing::level_filters::LevelFilter::TRACE);
+    for target in [
+        "aws_smithy_runtime",
+        "aws_smithy_http",
+        "aws_sigv4",
+        "aws_sdk_kms",
+        "hyper",
+        "h2",
+    ] {
+        if !trace_enabled {
+            break;
+        }
+        if let Ok(directive) = format!("{target}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -10,7 +10,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tracing::{info, warn};
 
 use crate::attestation::pcr::PcrIndex;
@@ -21,6 +20,7 @@ use crate::envelope::{self, EnvelopeError, RsaBits};
 use crate::kms::{AttestationDocumentBytes, DecryptRequest, KmsClient, KmsError, KmsSettings};
 use crate::policy::{PolicyError, ReleasePolicy, SecretSpec, TrustRootSpec};
 use crate::secret::SecretBytes;
+use crate::transport::{RoutedHttpClient, TransportError};
 
 pub use gate::GateDenied;
 use keygen::KeygenError;
@@ -63,8 +63,9 @@ pub struct ReleaseOptions {
     pub rsa_bits: RsaBits,
     pub delivery: Delivery,
     pub kms: KmsSettings,
-    /// HTTP client for KMS and credentials; `None` connects directly (local development).
-    pub http_client: Option<SharedHttpClient>,
+    /// The `--route` client for KMS and credentials; `None` connects directly (local
+    /// development).
+    pub routes: Option<RoutedHttpClient>,
     /// Maximum wait for RSA key generation.
     pub keygen_deadline: Duration,
     /// Maximum wait for the attester's document.
@@ -87,6 +88,8 @@ pub enum ReleaseError {
     },
     #[error("development trust root {path}: {detail}")]
     TrustRoot { path: String, detail: String },
+    #[error("KMS endpoint: {0}")]
+    Transport(#[from] TransportError),
     #[error(transparent)]
     Keygen(#[from] KeygenError),
     #[error("attester {attester} failed: {source}")]
@@ -120,7 +123,8 @@ impl ReleaseError {
         match self {
             ReleaseError::Policy(_)
             | ReleaseError::NothingToDeliver { .. }
-            | ReleaseError::TrustRoot { .. } => 2,
+            | ReleaseError::TrustRoot { .. }
+            | ReleaseError::Transport(_) => 2,
             ReleaseError::Keygen(_) | ReleaseError::AttesterTimeout { .. } => 3,
             ReleaseError::Attester { source, .. } => source.exit_code(),
             ReleaseError::Verify(_) | ReleaseError::Gate(_) => 1,
@@ -183,6 +187,26 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     let trust_roots = load_trust_roots(policy)?;
     warn_about_key_aliases(policy, &rules);
 
+    // The KMS client, and its route, are checked before any key is generated.
+    let kms = KmsClient::from_environment(
+        &KmsSettings {
+            allow_plain_http: options.attester.is_simulator(),
+            ..options.kms.clone()
+        },
+        options.routes.clone().map(RoutedHttpClient::into_shared),
+    )
+    .await
+    .map_err(|source| ReleaseError::Kms {
+        name: selected
+            .first()
+            .map(|s| s.name().to_owned())
+            .unwrap_or_default(),
+        source,
+    })?;
+    if let Some(routes) = &options.routes {
+        routes.check_url(kms.endpoint())?;
+    }
+
     // 2. Recipient key pair, under a deadline.
     let keygen_started = Instant::now();
     let recipient_key = tokio::task::block_in_place(|| {
@@ -242,21 +266,6 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     gate::check(&verified, policy, &rules)?;
 
     // 5–6. Decrypt each secret for the recipient and open its envelope.
-    let kms = KmsClient::from_environment(
-        &KmsSettings {
-            allow_plain_http: options.attester.is_simulator(),
-            ..options.kms.clone()
-        },
-        options.http_client.clone(),
-    )
-    .await
-    .map_err(|source| ReleaseError::Kms {
-        name: selected
-            .first()
-            .map(|s| s.name().to_owned())
-            .unwrap_or_default(),
-        source,
-    })?;
     let attestation_document = AttestationDocumentBytes::new(document_bytes);
     let mut values: Vec<SecretBytes> = Vec::with_capacity(selected.len());
     for secret in &selected {

@@ -65,10 +65,12 @@ impl fmt::Display for NotText {
             NotText::InvalidUtf8 { valid_up_to } => {
                 write!(
                     f,
-                    "not valid UTF-8 (first invalid byte at offset {valid_up_to})"
+                    "is not valid UTF-8 (first invalid byte at offset {valid_up_to})"
                 )
             }
-            NotText::ContainsNul { offset } => write!(f, "contains a NUL byte at offset {offset}"),
+            NotText::ContainsNul { offset } => {
+                write!(f, "contains a NUL byte at offset {offset}")
+            }
         }
     }
 }

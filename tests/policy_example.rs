@@ -6,7 +6,8 @@ use std::path::Path;
 use enclave_broker::attestation::pcr::PcrIndex;
 use enclave_broker::policy::{Decision, ReleasePolicy, TrustRootSpec, evaluate};
 
-const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+/// A real certificate (the AWS Nitro Enclaves root), since the loader parses dev roots.
+const PEM: &str = include_str!("fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
 
 /// Copies the example into a fresh folder with the files it names, and loads it from there.
 fn load_example_copy() -> (tempfile::TempDir, ReleasePolicy) {

@@ -10,7 +10,8 @@ use tempfile::TempDir;
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const DB_CIPHERTEXT: &[u8] = b"\x01\x02\x02\x00 ciphertext blob of DB_PASSWORD";
-const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+/// A real certificate (the AWS Nitro Enclaves root), since the loader parses dev roots.
+const PEM: &str = include_str!("fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
 
 fn pcr(byte: &str) -> String {
     byte.repeat(48)

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+/// A real certificate (the AWS Nitro Enclaves root), since the loader parses dev roots.
+const PEM: &str = include_str!("fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
 
 /// Checks that the loader makes and the schema does not, each with a case below.
 const LOADER_ONLY_CHECKS: &[&str] = &[

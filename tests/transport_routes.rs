@@ -71,7 +71,7 @@ async fn refuses_destination_without_route() {
     .output()
     .unwrap();
 
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("no route for kms.test:4566"),
         "{}",

@@ -62,12 +62,12 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
         .map(|value| value.parse::<Route>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| Failure::new(2, error))?;
-    let http_client = if routes.is_empty() {
+    let routes = if routes.is_empty() {
         None
     } else {
         let client = RoutedHttpClient::new(&routes, TlsRoots::Bundled, Arc::new(SystemConnector))
             .map_err(|error| Failure::new(2, error))?;
-        Some(client.into_shared())
+        Some(client)
     };
 
     // Step 1 of the main job comes first, so a policy problem is reported as one (exit 2)
@@ -85,7 +85,7 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
             rsa_bits,
             delivery,
             kms: KmsSettings::default(),
-            http_client,
+            routes,
             keygen_deadline: KEYGEN_DEADLINE,
             attest_deadline: ATTEST_DEADLINE,
             skew: SKEW,

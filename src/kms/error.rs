@@ -63,8 +63,8 @@ pub enum KmsError {
     #[error("KMS answered Decrypt for key {key_id} without CiphertextForRecipient")]
     MissingCiphertextForRecipient { key_id: String },
     #[error(
-        "KMS is throttling or unavailable at {endpoint} ({code}) after {attempts} attempts: \
-         {message}"
+        "KMS is throttling or unavailable at {endpoint} ({code}) after {}: {message}",
+        attempts_text(*attempts)
     )]
     Unavailable {
         endpoint: String,
@@ -74,13 +74,13 @@ pub enum KmsError {
     },
     #[error("could not load AWS credentials for KMS: {detail}")]
     Credentials { detail: String },
-    #[error("KMS endpoint {endpoint} unreachable after {attempts} attempts: {detail}")]
+    #[error("KMS endpoint {endpoint} unreachable after {}: {detail}", attempts_text(*attempts))]
     Unreachable {
         endpoint: String,
         detail: String,
         attempts: u32,
     },
-    #[error("KMS request to {endpoint} timed out after {attempts} attempts: {detail}")]
+    #[error("KMS request to {endpoint} timed out after {}: {detail}", attempts_text(*attempts))]
     Timeout {
         endpoint: String,
         detail: String,
@@ -189,6 +189,15 @@ impl KmsError {
                 message,
             },
         }
+    }
+}
+
+/// "1 attempt", "5 attempts".
+fn attempts_text(attempts: u32) -> String {
+    if attempts == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{attempts} attempts")
     }
 }
 

@@ -250,6 +250,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SetPcrsError> {
         path: path.to_path_buf(),
         source,
     };
+    // Through a symbolic link, write the file it points to: replacing the link with a
+    // regular file would leave the target (which Terraform may read) with the old PCRs.
+    let resolved = fs::canonicalize(path).map_err(failed)?;
+    let path = resolved.as_path();
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())

@@ -127,6 +127,13 @@ fn parse_root(
         );
         return None;
     }
+    // The same parse the verifier does, so `policy check` rejects what `fetch` would.
+    if let Err(error) =
+        crate::attestation::verify::TrustRoot::from_pem(&pem, file.display().to_string())
+    {
+        problems.push(&pem_path, format!("{}: {error}", file.display()));
+        return None;
+    }
     Some(TrustRootSpec::DevRootPem { path: file, pem })
 }
 

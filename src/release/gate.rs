@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::attestation::verify::VerifiedDocument;
 use crate::policy::{Decision, ReleasePolicy, evaluate};
@@ -38,6 +38,13 @@ pub fn check(
         };
         match evaluate(rule_name, rule, payload.pcrs(), payload.is_debug_mode()) {
             Decision::Allow { entry } => {
+                if payload.is_debug_mode() {
+                    warn!(
+                        rule = %rule_name,
+                        "releasing to a debug-mode enclave (PCR0/1/2 are zero) because the key \
+                         rule sets allow_debug; its memory can be read from the parent"
+                    );
+                }
                 let compared: Vec<String> = rule.allow()[entry]
                     .pcrs()
                     .keys()

@@ -25,6 +25,9 @@ use tracing::debug;
 use super::connect::{Connector, Stream};
 use super::{Route, Target};
 
+/// Largest response body accepted.
+const MAX_RESPONSE_LEN: usize = 1024 * 1024;
+
 /// Connection attempts give up after this long when the SDK sets no connect timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -136,6 +139,26 @@ impl RoutedHttpClient {
                 connector,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             }),
+        })
+    }
+
+    /// Checks that requests to `url` have a route, so a missing `--route` is reported before
+    /// any work is done rather than at the first request.
+    pub fn check_url(&self, url: &str) -> Result<(), TransportError> {
+        let uri: http::Uri = url.parse().map_err(|_| TransportError::InvalidUrl {
+            url: url.to_owned(),
+            problem: "not a valid URL",
+        })?;
+        let destination = Destination::of(&uri)?;
+        if self
+            .inner
+            .routes
+            .contains_key(&(destination.host.clone(), destination.port))
+        {
+            return Ok(());
+        }
+        Err(TransportError::NoRoute {
+            destination: destination.label(),
         })
     }
 
@@ -369,6 +392,9 @@ async fn exchange(
     });
 
     let response = sender.send_request(request).await.map_err(http_error)?;
-    let response = response.map(SdkBody::from_body_1_x);
+    // KMS and instance metadata answer with a few KiB; a larger body is cut off with an
+    // error instead of being held in enclave memory.
+    let response = response
+        .map(|body| SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_RESPONSE_LEN)));
     HttpResponse::try_from(response).map_err(|error| ConnectorError::other(error.into(), None))
 }
