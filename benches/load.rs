@@ -161,8 +161,8 @@ async fn run_attest_client(address: &str, client: usize, count: usize) -> (usize
 
     let (mut ok, mut failed) = (0, 0);
     for request in 0..count {
-        // A distinct nonce per request: 8 bytes, base64url without padding.
-        let nonce = format!("{client:05}{request:05}x");
+        // A distinct nonce per request: 12 base64url characters, which decode to 9 bytes.
+        let nonce = format!("{client:06}{request:05}x");
         let uri = format!("/api/v1/attestation/report?nonce={nonce}");
         let request = hyper::Request::get(uri)
             .header("host", address)
@@ -184,8 +184,13 @@ async fn run_attest_client(address: &str, client: usize, count: usize) -> (usize
 }
 
 async fn proxy_load(work: &Path) {
-    // An echo server on 127.0.0.1 as the upstream.
-    let echo = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    // An echo server on 127.0.0.1 as the upstream, with a listen backlog large enough for
+    // the burst (tokio's `TcpListener::bind` uses 128).
+    let socket = tokio::net::TcpSocket::new_v4().expect("an IPv4 socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("a socket address"))
+        .expect("bind echo");
+    let echo: TcpListener = socket.listen(4096).expect("listen echo");
     let echo_address = echo.local_addr().expect("echo address");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = echo.accept().await {
