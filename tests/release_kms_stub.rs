@@ -270,3 +270,45 @@ fn denies_debug_mode_enclave_before_kms() {
     );
     assert!(!setup.dir.join("out").exists());
 }
+
+/// A stand-in that reads each request, starts a response and resets the connection
+/// half-way through the body.
+fn start_resetting_stub() -> String {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 65536];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                  content-length: 4000\r\n\r\n{\"KeyId\": \"arn:aws:kms:",
+            );
+            // Dropping the stream closes it with 3,900-odd body bytes still missing.
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn fails_with_exit_3_when_kms_connection_resets_mid_response() {
+    let setup = setup();
+    let endpoint = start_resetting_stub();
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch_to_files(
+        &endpoint,
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .output()
+    .unwrap();
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&endpoint), "{}", stderr(&output));
+    assert!(!setup.dir.join("out").exists());
+}
