@@ -312,3 +312,33 @@ fn fails_with_exit_3_when_kms_connection_resets_mid_response() {
     assert!(stderr(&output).contains(&endpoint), "{}", stderr(&output));
     assert!(!setup.dir.join("out").exists());
 }
+
+#[test]
+fn rejects_missing_exec_program_before_kms() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(
+        &setup,
+        json!({ "name": "db", "key": "app", "ciphertext": "AQIDBA==", "env": "DB" }),
+    );
+
+    let output = broker(&stub.endpoint())
+        .args(["exec", "--attester"])
+        .arg(format!("sim={}", setup.dir.join("sim").display()))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--", "no-such-program-enclave-broker"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no-such-program-enclave-broker"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stub.requests.lock().unwrap().is_empty(),
+        "KMS is never called"
+    );
+}

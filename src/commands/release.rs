@@ -38,11 +38,35 @@ pub fn exec(args: ExecArgs) -> Result<(), Failure> {
     let program = command
         .next()
         .ok_or_else(|| Failure::usage("exec: PROGRAM is missing after --"))?;
+    // Checked now, so a typo fails before any key is generated or KMS is asked.
+    if !is_executable_program(&program) {
+        return Err(Failure::usage(format!(
+            "exec: program {:?} not found or not executable (a name without / is searched in PATH)",
+            program.to_string_lossy()
+        )));
+    }
     let delivery = Delivery::Exec {
         program,
         args: command.collect(),
     };
     run(&args.release, delivery)
+}
+
+/// True when `program` names an executable file: directly when it contains a `/`, otherwise
+/// in one of the `PATH` folders, as `execvp` looks it up.
+fn is_executable_program(program: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    let is_executable = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_bytes().contains(&b'/') {
+        return is_executable(std::path::Path::new(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|folder| is_executable(&folder.join(program)))
 }
 
 fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {

@@ -333,10 +333,7 @@ fn parse_file_target(
 
     // A path cannot be both a file and the folder of another file, so `tls` and `tls/key`
     // in two secrets would make delivery fail after KMS has already been asked.
-    let nested = claims
-        .files
-        .iter()
-        .find(|(other, _)| is_inside(file.as_str(), other) || is_inside(other, file.as_str()));
+    let nested = find_nested(&claims.files, file.as_str());
     if let Some((other, &earlier)) = nested {
         problems.push(
             path,
@@ -362,11 +359,24 @@ fn parse_file_target(
     unique.then_some(file)
 }
 
-/// True when `path` lies inside the folder `folder`, both written as `/`-separated relative
-/// paths.
-fn is_inside(path: &str, folder: &str) -> bool {
-    path.strip_prefix(folder)
-        .is_some_and(|rest| rest.starts_with('/'))
+/// Finds a claimed file that is a folder of `file` or lies inside `file` taken as a folder,
+/// both written as `/`-separated relative paths. Looks up each parent of `file`, then the
+/// key range `file/…`, so a policy with many files is checked in O(n log n).
+fn find_nested<'a>(
+    files: &'a BTreeMap<String, usize>,
+    file: &str,
+) -> Option<(&'a String, &'a usize)> {
+    for (position, byte) in file.bytes().enumerate() {
+        if byte == b'/'
+            && let Some(found) = files.get_key_value(&file[..position])
+        {
+            return Some(found);
+        }
+    }
+    // Keys inside `file/` sort between "file/" and "file0" ('0' follows '/' in ASCII).
+    let start = format!("{file}/");
+    let end = format!("{file}0");
+    files.range(start..end).next()
 }
 
 fn parse_env_target(
