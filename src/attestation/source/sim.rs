@@ -1,6 +1,6 @@
 //! The `sim=DIR` attester: documents from the development simulator, signed under its local
-//! root. Signing is CPU work, so it runs on tokio's blocking pool with a bound on concurrent
-//! calls.
+//! root. Issuing a chain runs on tokio's blocking pool with a bound on concurrent calls;
+//! documents signed with an already issued chain are signed inline.
 //!
 //! Issuing a chain costs four key generations and four certificate signatures, about nine
 //! times the document's own signature, so the attester reuses one chain and leaf key for
@@ -39,6 +39,23 @@ impl SignerCache {
     /// Returns the cached signer when it was issued within [`SIGNER_REUSE_MS`] before
     /// `now_ms`, otherwise issues and caches a new one. A clock that moved backwards also
     /// gets a new one.
+    /// Returns the cached signer when it was issued within [`SIGNER_REUSE_MS`] before
+    /// `now_ms`, without issuing a new one.
+    fn cached(&self, now_ms: u64) -> Option<Arc<SimSigner>> {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match current.as_ref() {
+            Some((issued_ms, signer))
+                if now_ms >= *issued_ms && now_ms - issued_ms < SIGNER_REUSE_MS =>
+            {
+                Some(Arc::clone(signer))
+            }
+            _ => None,
+        }
+    }
+
     fn get(&self, enclave: &SimulatedEnclave, now_ms: u64) -> Result<Arc<SimSigner>, SimError> {
         // A poisoned lock only means another thread panicked while swapping the cache; the
         // value inside is still a whole (time, signer) pair or None.
@@ -83,6 +100,24 @@ impl Attester for SimAttester {
             let public_key = checked.public_key().map(<[u8]>::to_vec);
             let user_data = checked.user_data().map(<[u8]>::to_vec);
             let nonce = checked.nonce().map(<[u8]>::to_vec);
+            // With a chain already issued, only the document's own ES384 signature is left
+            // (well under a millisecond of CPU), so it is done inline. Issuing that chain generated
+            // keys, so the RNG is initialized, and Linux getrandom never blocks after that.
+            let now_ms = crate::clock::now_ms();
+            if let Some(signer) = self.signer.cached(now_ms) {
+                return self
+                    .enclave
+                    .attest_with_signer(
+                        &signer,
+                        public_key.as_deref(),
+                        user_data.as_deref(),
+                        nonce.as_deref(),
+                        now_ms,
+                    )
+                    .map_err(|error| AttesterError::Simulator(error.to_string()));
+            }
+
+            // Issuing a chain (four key generations) runs on the blocking pool, bounded.
             let enclave = Arc::clone(&self.enclave);
             let cache = Arc::clone(&self.signer);
             let signed = run_blocking("sim", &self.permits, move || {
