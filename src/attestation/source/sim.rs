@@ -101,8 +101,9 @@ impl Attester for SimAttester {
             let user_data = checked.user_data().map(<[u8]>::to_vec);
             let nonce = checked.nonce().map(<[u8]>::to_vec);
             // With a chain already issued, only the document's own ES384 signature is left
-            // (well under a millisecond of CPU), so it is done inline. Issuing that chain generated
-            // keys, so the RNG is initialized, and Linux getrandom never blocks after that.
+            // (well under a millisecond of CPU), so it is done inline. Issuing that chain
+            // generated keys, so the RNG is initialized, and Linux getrandom never blocks
+            // once it is.
             let now_ms = crate::clock::now_ms();
             if let Some(signer) = self.signer.cached(now_ms) {
                 return self
