@@ -38,13 +38,6 @@ pub fn exec(args: ExecArgs) -> Result<(), Failure> {
     let program = command
         .next()
         .ok_or_else(|| Failure::usage("exec: PROGRAM is missing after --"))?;
-    // Checked now, so a typo fails before any key is generated or KMS is asked.
-    if !is_executable_program(&program) {
-        return Err(Failure::usage(format!(
-            "exec: program {:?} not found or not executable (a name without / is searched in PATH)",
-            program.to_string_lossy()
-        )));
-    }
     let delivery = Delivery::Exec {
         program,
         args: command.collect(),
@@ -97,6 +90,16 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
     // Step 1 of the main job comes first, so a policy problem is reported as one (exit 2)
     // before the attester is opened.
     let policy = ReleasePolicy::load(&args.policy).map_err(|error| Failure::new(2, error))?;
+
+    // Checked now, so a typo fails before any key is generated or KMS is asked.
+    if let Delivery::Exec { program, .. } = &delivery
+        && !is_executable_program(program)
+    {
+        return Err(Failure::usage(format!(
+            "exec: program {:?} not found or not executable (a name without / is searched in PATH)",
+            program.to_string_lossy()
+        )));
+    }
 
     runtime()?.block_on(async {
         let attester = attester_spec
