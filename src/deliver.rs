@@ -16,7 +16,7 @@ use crate::secret::{NotText, SecretBytes, SecretString};
 
 pub use files::write_files;
 
-/// How secrets are delivered; each mode delivers a different subset of the policy's secrets.
+/// Delivery mode. Each mode delivers a different subset of the policy's secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Secrets with a `file` target, written under the output folder.
@@ -30,7 +30,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Whether a secret with these targets is delivered (and so fetched) in this mode.
+    /// Returns whether a secret with these targets is delivered (and so fetched) in this mode.
     pub fn selects(self, has_file: bool, has_env: bool) -> bool {
         match self {
             Mode::Files => has_file,
@@ -58,7 +58,7 @@ pub struct Item<'a> {
     pub value: &'a SecretBytes,
 }
 
-/// Why delivery failed. Nothing was delivered when this is returned.
+/// Delivery failure. Nothing was delivered when one is returned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeliverError {

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+
 use std::path::Path;
 
 /// Limit for JSON and TOML configuration files: release policies, proxy configuration,
@@ -12,12 +13,19 @@ pub const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
 /// Limit for small state files: PEM certificates and keys, the simulator's PCR file.
 pub const MAX_SMALL_FILE_LEN: u64 = 64 * 1024;
 
-/// Reads at most `limit` bytes of `path`; a longer file is an `InvalidData` error that
-/// names the limit. Reads one byte past the limit to tell the two apart.
-pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+/// Reads the first `max_len` bytes of `path`, or all of it when it is shorter. Callers that
+/// need to tell "exactly at the limit" from "over it" pass one byte more than their limit.
+pub fn read_prefix(path: &Path, max_len: u64) -> io::Result<Vec<u8>> {
     let file = File::open(path)?;
     let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    file.take(max_len).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads at most `limit` bytes of `path`; a longer file is an `InvalidData` error that
+/// names the limit.
+pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let bytes = read_prefix(path, limit.saturating_add(1))?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -7,6 +7,7 @@ pub mod attestation;
 pub mod clock;
 pub mod deliver;
 pub mod envelope;
+pub mod error_text;
 pub mod file_input;
 pub mod kms;
 pub mod policy;

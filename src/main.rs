@@ -22,26 +22,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("enclave-broker: error: {}", one_line_chain(&failure.error));
+            eprintln!(
+                "enclave-broker: error: {}",
+                enclave_broker::error_text::one_line(failure.error.as_ref())
+            );
             ExitCode::from(failure.code)
         }
     }
-}
-
-/// Joins the error and its causes on one line. A cause whose text the previous message
-/// already contains (errors that embed their source) is skipped.
-fn one_line_chain(error: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if parts
-            .last()
-            .is_none_or(|previous| !previous.contains(&text))
-        {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default of decisions at info level.

@@ -34,7 +34,6 @@ pub mod set_pcrs;
 mod trust;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use algorithm::EncryptionAlgorithm;
@@ -206,11 +205,6 @@ fn read_file(path: &Path, limit: Option<usize>) -> Result<Vec<u8>, String> {
         return crate::file_input::read_limited(path, crate::file_input::MAX_SMALL_FILE_LEN)
             .map_err(failed);
     };
-    let file = std::fs::File::open(path).map_err(failed)?;
-    let mut bytes = Vec::new();
     // usize to u64 widens on every platform Rust supports, so `as` cannot truncate here.
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(failed)?;
-    Ok(bytes)
+    crate::file_input::read_prefix(path, limit as u64 + 1).map_err(failed)
 }

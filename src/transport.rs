@@ -1,4 +1,4 @@
-//! Where the broker's outbound connections go: `--route HOST:PORT=TARGET`, with TARGET
+//! Routing of the broker's outbound connections: `--route HOST:PORT=TARGET`, with TARGET
 //! `vsock:CID:PORT` (the parent's proxy, from inside an enclave) or `tcp:HOST:PORT`.
 //!
 //! With routes, every connection the AWS SDK makes (KMS, and instance metadata for

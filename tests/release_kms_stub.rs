@@ -1,4 +1,4 @@
-//! The main job against a loopback stub KMS, for answers LocalStack cannot be made to give:
+//! The main job against a loopback stub KMS, for responses LocalStack cannot return:
 //! AccessDenied, throttling, a `KeyId` of another account, a corrupted envelope. Each must
 //! end with the documented exit code and nothing delivered.
 
@@ -271,8 +271,8 @@ fn denies_debug_mode_enclave_before_kms() {
     assert!(!setup.dir.join("out").exists());
 }
 
-/// A stand-in that reads each request, starts a response and resets the connection
-/// half-way through the body.
+/// Starts a stand-in that reads each request, starts a response and closes the connection
+/// half-way through the body; returns its URL.
 fn start_resetting_stub() -> String {
     use std::io::{Read, Write};
 

@@ -1,6 +1,6 @@
 //! Credentials inside the enclave come from instance metadata reached through a route,
 //! and are fetched again when they expire instead of being kept from boot. A fake IMDSv2
-//! server hands out short-lived credentials, each with a new access key id; a recording
+//! server hands out short-lived credentials, each with a new access key id. A recording
 //! relay in front of LocalStack shows which key signed each KMS call.
 
 mod support;
@@ -48,8 +48,8 @@ fn respond(stream: &mut TcpStream, status: &str, extra_headers: &str, body: &str
     let _ = stream.write_all(response.as_bytes());
 }
 
-/// A fake instance metadata service (IMDSv2) on 127.0.0.1 whose role credentials expire
-/// two seconds after they are issued.
+/// Starts a fake instance metadata service (IMDSv2) on 127.0.0.1 whose role credentials
+/// expire two seconds after they are issued; returns its port.
 fn start_fake_imds(issued: Arc<AtomicUsize>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

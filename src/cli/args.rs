@@ -38,7 +38,7 @@ pub struct FetchArgs {
     /// Folder for file secrets; created 0700 when missing.
     #[arg(long, value_name = "DIR", default_value = "/run/secrets")]
     pub out_dir: PathBuf,
-    /// How secrets are delivered.
+    /// Delivery mode.
     #[arg(long, value_enum, default_value_t = Format::Files)]
     pub format: Format,
 }

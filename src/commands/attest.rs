@@ -133,24 +133,14 @@ fn warn_if_simulator(attester: &dyn Attester) {
     }
 }
 
-/// Reads at most 1025 bytes of `path`: enough to tell a 1024-byte field from a larger one
-/// without reading an endless file such as /dev/zero.
-fn read_field_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(1025)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// Reads one field file: absent when the flag is not given, otherwise 1 to 1024 bytes.
 fn read_field(flag: &str, path: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
     let Some(path) = path else {
         return Ok(None);
     };
-    // One byte past the NSM field limit is enough to report an oversized file.
-    let bytes = read_field_limited(path).map_err(|error| {
+    // One byte past the 1024-byte field limit is enough to report an oversized file
+    // without reading an endless one such as /dev/zero.
+    let bytes = enclave_broker::file_input::read_prefix(path, 1025).map_err(|error| {
         Failure::usage(format!("{flag} {}: cannot read: {error}", path.display()))
     })?;
     if bytes.is_empty() {

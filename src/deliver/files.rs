@@ -2,8 +2,8 @@
 //! are renamed into place. Files are mode 0400; folders the broker creates are 0700.
 //!
 //! Every folder on the way to a target (the output folder and its subfolders) must be a real
-//! directory, not a symbolic link, owned by the user running the broker, that group and
-//! others cannot write to: otherwise another user could swap the delivered files.
+//! directory, not a symbolic link, and owned by the user running the broker. Group and
+//! others must not be able to write to it, because they could otherwise swap the files.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
@@ -16,7 +16,7 @@ use super::{DeliverError, Item};
 struct Staged {
     temporary: PathBuf,
     target: PathBuf,
-    /// Where an existing file at `target` was moved aside, to be restored on failure.
+    /// Temporary name of the file that was at `target`, restored if delivery fails.
     backup: Option<PathBuf>,
 }
 
@@ -122,7 +122,7 @@ fn roll_back(installed: &[Staged]) {
     }
 }
 
-/// Longest file name component Linux file systems accept.
+/// Maximum length in bytes of one file name component on Linux file systems.
 const MAX_NAME_LEN: usize = 255;
 
 fn check_relative(name: &str, path: &Path) -> Result<(), DeliverError> {

@@ -106,7 +106,7 @@ impl KmsError {
         endpoint: &str,
         attempts: u32,
     ) -> Self {
-        let detail = error_chain(&error);
+        let detail = crate::error_text::one_line(&error);
         if is_credentials_error(&error) {
             return KmsError::Credentials { detail };
         }
@@ -199,25 +199,6 @@ fn attempts_text(attempts: u32) -> String {
     } else {
         format!("{attempts} attempts")
     }
-}
-
-/// Joins the `Display` of an error and each of its sources with ": ", skipping a source
-/// whose text repeats the previous one. Debug output of SDK errors is never used: it can
-/// carry whole responses.
-fn error_chain(error: &(dyn Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn Error + 'static)> = Some(error);
-    while let Some(item) = current {
-        let text = item.to_string();
-        if parts
-            .last()
-            .is_none_or(|previous| !previous.contains(&text))
-        {
-            parts.push(text);
-        }
-        current = item.source();
-    }
-    parts.join(": ")
 }
 
 fn is_credentials_error(error: &(dyn Error + 'static)) -> bool {

@@ -1,6 +1,6 @@
 //! Shared harness for the end-to-end tests: LocalStack's KMS on 127.0.0.1, a simulated
-//! enclave made by the real binary, policy files, and a loopback stub KMS for answers
-//! LocalStack cannot be made to give.
+//! enclave made by the real binary, policy files, and a loopback stub KMS for responses
+//! LocalStack cannot be made to return.
 #![allow(dead_code)]
 
 pub mod stub_kms;
