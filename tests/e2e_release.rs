@@ -118,6 +118,33 @@ async fn releases_several_secrets_with_context_and_file_ciphertext() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn delivers_nothing_when_kms_refuses_second_of_several_secrets() {
+    let setup = setup().await;
+    let client = kms_client(&setup.endpoint);
+    let first = encrypt(&client, &setup.key_arn, b"first", &[]).await;
+    let second = encrypt(&client, &setup.key_arn, b"second", &[("app", "billing")]).await;
+    // The second secret leaves out its encryption context, so KMS cannot decrypt it.
+    let policy_path = write_policy(
+        &setup.dir,
+        &policy(
+            &setup,
+            &setup.pcr0,
+            json!([
+                { "name": "one", "key": "app", "ciphertext": first, "file": "one" },
+                { "name": "two", "key": "app", "ciphertext": second, "file": "two" }
+            ]),
+        ),
+    );
+    let out = setup.dir.join("out");
+
+    let output = fetch_files(&setup, &policy_path, &out);
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("two"), "{}", stderr(&output));
+    assert!(!out.exists(), "not even the first secret is delivered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn prints_env_lines_with_format_env() {
     let setup = setup().await;
     let client = kms_client(&setup.endpoint);

@@ -225,6 +225,37 @@ fn rejects_corrupted_envelope_with_exit_3() {
 }
 
 #[test]
+fn rejects_envelope_sealed_to_another_key_with_exit_3() {
+    // A genuine KMS envelope (see tests/fixtures/kms/SOURCES.md), sealed to a recipient key
+    // that is not the one this run generated.
+    let envelope = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/kms/edgebit_sdkgo_ciphertext_for_recipient.ber"),
+    )
+    .unwrap();
+    let answer = json!({
+        "KeyId": KEY_ARN,
+        "CiphertextForRecipient": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            envelope,
+        ),
+    });
+    let setup = setup();
+    let stub = StubKms::start(200, answer.to_string());
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("encrypted for another recipient key"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
 fn reports_missing_nsm_device_and_suggests_sim() {
     let setup = setup();
     let policy = write_stub_policy(&setup, default_secret());
