@@ -558,6 +558,36 @@ fn sim_signed_absent_optional_fields_accepted() {
 }
 
 #[test]
+fn accepts_sparse_pcrs_and_absent_or_empty_optionals() {
+    // Fields a verifier must tolerate: protected header exactly {1: -35}, PCRs 0-4 and 8
+    // only, public_key absent, user_data null, nonce an empty byte string.
+    let fixture = sim_fixture();
+    let mut payload = Payload::valid(&fixture.signer);
+    let indexes = [0u64, 1, 2, 3, 4, 8];
+    let pcrs = encoded(|encoder| {
+        encoder.map(indexes.len());
+        for index in indexes {
+            encoder.unsigned(index).bytes(&[index as u8 + 1; 48]);
+        }
+        encoder
+    });
+    payload.set("pcrs", pcrs);
+    payload.remove("public_key");
+    payload.set("user_data", encoded(|e| e.null()));
+    payload.set("nonce", encoded(|e| e.bytes(&[])));
+    let bytes = fixture.sign(&payload.encode());
+    assert_eq!(split_sign1(&bytes).protected, [0xa1, 0x01, 0x38, 0x22]);
+
+    let verified = verify(&bytes, &fixture.options).unwrap();
+    let document = verified.document();
+    let found: Vec<u8> = document.pcrs().keys().map(|index| index.get()).collect();
+    assert_eq!(found, [0, 1, 2, 3, 4, 8]);
+    assert_eq!(document.public_key(), None);
+    assert_eq!(document.user_data(), None);
+    assert_eq!(document.nonce(), Some(&[][..]));
+}
+
+#[test]
 fn sim_signed_duplicate_key_rejected() {
     let fixture = sim_fixture();
     let mut payload = Payload::valid(&fixture.signer);

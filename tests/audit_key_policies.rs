@@ -320,3 +320,72 @@ fn cli_exits_two_for_unreadable_input() {
     let binary = broker(&["policy", "audit", "-"], Some(&[0xff, 0xfe, 0x00]));
     assert_eq!(binary.status.code(), Some(2));
 }
+
+#[test]
+fn rejects_unknown_and_miscased_keys_naming_each() {
+    for (name, key) in [
+        ("unknown-key-bare-deny", "kms:RecipientAttestation"),
+        ("unknown-key-no-index", "kms:RecipientAttestation:PCR"),
+        ("unknown-key-out-of-range", "kms:RecipientAttestation:PCR32"),
+    ] {
+        let findings = audit_fixture(&format!("findings/{name}.json"));
+        assert!(
+            findings[0]
+                .message
+                .starts_with(&format!("unknown condition key {key} (")),
+            "{name}: {}",
+            findings[0].message
+        );
+    }
+
+    let findings = audit_fixture("findings/key-wrong-case.json");
+    assert!(
+        findings[0].message.starts_with(
+            "condition key kms:RecipientAttestation:Pcr0 is not spelled as documented"
+        ),
+        "{}",
+        findings[0].message
+    );
+    assert_eq!(findings[0].fix, "write kms:RecipientAttestation:PCR0");
+}
+
+#[test]
+fn cli_fails_on_bare_attestation_key_in_deny() {
+    let path = fixture("findings/unknown-key-bare-deny.json");
+    let output = broker(&["policy", "audit", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "Statement[1] (Sid \"DenyOutsideEnclave\") [unknown-condition-key]: \
+             unknown condition key kms:RecipientAttestation (did you mean"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rejects_attestation_condition_on_encrypt() {
+    let text = r#"{"Statement": [
+        {"Sid": "EnclaveEncrypt", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::111122223333:role/enclave-parent"},
+         "Action": ["kms:Encrypt"], "Resource": "*",
+         "Condition": {"StringEqualsIgnoreCase": {"kms:RecipientAttestation:PCR0":
+            "f045eede19f82a1fe0b707b7def14132016c26f57b31c3a2b39cccaa5237f736959c2452fec1da0e1b03381c8a5eb55e"}}}]}"#;
+    let findings = audit(&KeyPolicyDocument::parse(text).unwrap());
+    assert_eq!(
+        summary(&findings),
+        [(
+            "attestation-on-unsupported-action",
+            0,
+            Some("EnclaveEncrypt".to_owned())
+        )]
+    );
+    assert!(
+        findings[0]
+            .message
+            .starts_with("kms:Encrypt does not support RecipientAttestation conditions"),
+        "{}",
+        findings[0].message
+    );
+}

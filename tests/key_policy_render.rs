@@ -352,3 +352,32 @@ fn cli_rejects_invalid_release_policy() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("keys.app.allow[0].pcrs.0"), "{stderr}");
 }
+
+#[test]
+fn cli_rejects_malformed_pcr_values_like_terraform() {
+    // The Terraform module's tests reject each rule of this file as well.
+    let policy = repo_path("tests/fixtures/key-policies/release/malformed-pcrs.json");
+    let output = broker(&[
+        "policy",
+        "kms-key-policy",
+        policy.to_str().unwrap(),
+        "--key",
+        "prefixed",
+        "--principal",
+        PRINCIPAL,
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for (rule, problem) in [
+        ("prefixed", "has a 0x prefix"),
+        ("short", "has 6 characters"),
+        ("newline", "has 97 characters"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|line| line.contains(&format!("keys.{rule}.allow[0].pcrs.0")))
+            .unwrap_or_else(|| panic!("no problem reported for rule {rule}: {stderr}"));
+        assert!(line.contains(problem), "{rule}: {line}");
+    }
+}

@@ -16,6 +16,8 @@ struct Setup {
     _root: tempfile::TempDir,
     dir: PathBuf,
     pcr0: String,
+    /// PCR map printed by `sim init`: index → hex.
+    pcrs: serde_json::Value,
 }
 
 fn setup() -> Setup {
@@ -27,6 +29,7 @@ fn setup() -> Setup {
         _root: root,
         dir,
         pcr0,
+        pcrs: sim["pcrs"].clone(),
     }
 }
 
@@ -75,6 +78,8 @@ fn sends_golden_decrypt_request() {
 
     fetch(&setup, &stub, &policy);
 
+    // Recipient goes only on Decrypt: the broker makes no other KMS call.
+    assert_eq!(*stub.targets.lock().unwrap(), ["TrentService.Decrypt"]);
     let requests = stub.requests.lock().unwrap();
     let body: serde_json::Value = serde_json::from_str(&requests[0]).unwrap();
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
@@ -136,10 +141,13 @@ fn denies_on_access_denied_and_logs_sent_pcrs() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(message.contains("KMS denied Decrypt"), "{message}");
-    assert!(
-        message.contains(&setup.pcr0),
-        "sent PCR0 is logged: {message}"
-    );
+    for index in ["0", "1", "2"] {
+        let value = setup.pcrs[index].as_str().unwrap();
+        assert!(
+            message.contains(&format!("pcr{index}={value}")),
+            "sent PCR{index} is logged: {message}"
+        );
+    }
     assert!(!setup.dir.join("out").exists());
 }
 

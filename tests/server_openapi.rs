@@ -1,6 +1,6 @@
 //! docs/openapi.yaml stays true: its path, parameters, limits and error codes match the
 //! server's, and every response status it lists is produced by a request of that kind, with
-//! the content type it names.
+//! the content type it names. docs/field-failures.md names only tests that exist.
 
 mod server_common;
 
@@ -182,5 +182,72 @@ async fn every_documented_status_is_served() {
                 "{status}: description does not name {prefix}"
             );
         }
+    }
+}
+
+/// Test references in docs/field-failures.md: backticked `PATH::NAME` spans whose PATH
+/// contains a `/`, with the line they are on. Spans such as `KmsClient::decrypt_for_recipient`
+/// name code, not tests, and are skipped.
+fn field_failure_references(text: &str) -> Vec<(usize, String, String)> {
+    let mut references = Vec::new();
+    for (line_index, line) in text.lines().enumerate() {
+        // Odd-numbered pieces of a split on backticks are the code spans.
+        for span in line.split('`').skip(1).step_by(2) {
+            let Some((path, name)) = span.rsplit_once("::") else {
+                continue;
+            };
+            if path.contains('/') {
+                references.push((line_index + 1, path.to_owned(), name.to_owned()));
+            }
+        }
+    }
+    references
+}
+
+#[test]
+fn field_failure_map_names_existing_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/field-failures.md")).unwrap();
+    let references = field_failure_references(&text);
+    assert!(
+        references.len() > 50,
+        "only {} references found",
+        references.len()
+    );
+
+    for (line, path, name) in &references {
+        let is_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        assert!(is_name, "line {line}: {name:?} is not a test name");
+        let source = std::fs::read_to_string(root.join(path))
+            .unwrap_or_else(|error| panic!("line {line}: cannot read {path}: {error}"));
+        let found = if path.ends_with(".rs") {
+            source.contains(&format!("fn {name}("))
+        } else if path.ends_with(".tftest.hcl") {
+            source.contains(&format!("run \"{name}\" {{"))
+        } else {
+            panic!("line {line}: {path} is neither a Rust file nor a Terraform test file");
+        };
+        assert!(found, "line {line}: {path} has no test {name}");
+    }
+}
+
+#[test]
+fn every_field_failure_names_a_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/field-failures.md")).unwrap();
+    let sections: Vec<&str> = text.split("\n## ").skip(1).collect();
+    assert!(
+        !sections.is_empty(),
+        "no sections in docs/field-failures.md"
+    );
+    for section in sections {
+        let heading = section.lines().next().unwrap_or_default();
+        assert!(
+            !field_failure_references(section).is_empty(),
+            "section {heading:?} names no test"
+        );
     }
 }

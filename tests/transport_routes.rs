@@ -252,8 +252,14 @@ async fn refuses_certificate_for_another_host() {
 
     let error = client.list_keys().send().await.unwrap_err();
 
+    // The error names the host the broker requested and the name the certificate covers.
     let message = aws_sdk_kms::error::DisplayErrorContext(&error).to_string();
     assert!(message.contains("TLS with kms.test"), "{message}");
+    assert!(
+        message.contains("certificate not valid for name \"kms.test\""),
+        "{message}"
+    );
+    assert!(message.contains("other.test"), "{message}");
 }
 
 #[test]

@@ -72,7 +72,11 @@ pub enum KmsError {
         message: String,
         attempts: u32,
     },
-    #[error("could not load AWS credentials for KMS: {detail}")]
+    #[error(
+        "could not load AWS credentials for KMS: {detail}; set them in the environment or a \
+         profile, or, for instance metadata, give the parent instance an instance profile \
+         role and a --route for 169.254.169.254:80"
+    )]
     Credentials { detail: String },
     #[error("KMS endpoint {endpoint} unreachable after {}: {detail}", attempts_text(*attempts))]
     Unreachable {

@@ -59,8 +59,21 @@ pub fn generate_recipient_key(
     bits: RsaBits,
     deadline: Duration,
 ) -> Result<RecipientKey, KeygenError> {
+    generate_with_deadline(bits, deadline, move || RecipientKey::generate(bits))
+}
+
+/// Runs `generate` for a key of `bits` under `deadline` and maps the outcome to
+/// [`KeygenError`]. Tests pass a generator that never returns, as a blocked RNG would.
+fn generate_with_deadline<F>(
+    bits: RsaBits,
+    deadline: Duration,
+    generate: F,
+) -> Result<RecipientKey, KeygenError>
+where
+    F: FnOnce() -> Result<RecipientKey, EnvelopeError> + Send + 'static,
+{
     let bit_count = bits.bits();
-    match run_with_deadline(move || RecipientKey::generate(bits), deadline) {
+    match run_with_deadline(generate, deadline) {
         Ok(Ok(key)) => Ok(key),
         Ok(Err(error)) => Err(KeygenError::Failed(error)),
         Err(RecvError::TimedOut) => Err(KeygenError::TimedOut {
@@ -85,6 +98,25 @@ mod tests {
             Duration::from_millis(50),
         );
         assert_eq!(result.err(), Some(RecvError::TimedOut));
+    }
+
+    #[test]
+    fn rejects_hanging_generator_with_rng_message() {
+        let result = generate_with_deadline(RsaBits::Rsa2048, Duration::from_secs(1), || {
+            loop {
+                std::thread::park();
+            }
+        });
+        let error = result.expect_err("a generator that never returns must time out");
+        assert!(
+            matches!(error, KeygenError::TimedOut { bits: 2048, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "RSA-2048 key generation did not finish within 1 s; the random number generator \
+             may not be ready (empty entropy pool)"
+        );
     }
 
     #[test]

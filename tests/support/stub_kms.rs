@@ -1,6 +1,6 @@
 //! A loopback stand-in for KMS that answers every request with one fixed response, for
 //! failures LocalStack cannot produce (a `Plaintext` answer, throttling). It records the
-//! request bodies it received.
+//! body and the `X-Amz-Target` header (the KMS operation) of each request it received.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -10,6 +10,8 @@ use std::thread;
 pub struct StubKms {
     pub address: SocketAddr,
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// `X-Amz-Target` of each request, such as `TrentService.Decrypt`; empty when absent.
+    pub targets: Arc<Mutex<Vec<String>>>,
 }
 
 impl StubKms {
@@ -19,11 +21,14 @@ impl StubKms {
         let address = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&requests);
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let recorded_targets = Arc::clone(&targets);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut content_length = 0usize;
+                let mut target = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -32,6 +37,9 @@ impl StubKms {
                     let lower = line.to_ascii_lowercase();
                     if let Some(value) = lower.strip_prefix("content-length:") {
                         content_length = value.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("x-amz-target:") {
+                        target = line["x-amz-target:".len()..].trim().to_owned();
                     }
                     if line == "\r\n" {
                         break;
@@ -43,6 +51,7 @@ impl StubKms {
                     .lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&request_body).into_owned());
+                recorded_targets.lock().unwrap().push(target);
                 let response = format!(
                     "HTTP/1.1 {status} Stub\r\ncontent-type: application/x-amz-json-1.1\r\n\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -51,7 +60,11 @@ impl StubKms {
                 let _ = stream.write_all(response.as_bytes());
             }
         });
-        Self { address, requests }
+        Self {
+            address,
+            requests,
+            targets,
+        }
     }
 
     pub fn endpoint(&self) -> String {

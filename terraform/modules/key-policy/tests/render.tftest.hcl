@@ -120,3 +120,37 @@ run "rejects_sha256_length_pcr" {
 
   expect_failures = [output.policy_json]
 }
+
+# The broker rejects the same three values; tests/key_policy_render.rs checks that for this file.
+run "rejects_0x_prefixed_pcr" {
+  command = plan
+
+  variables {
+    policy_file = "../../../tests/fixtures/key-policies/release/malformed-pcrs.json"
+    key_rule    = "prefixed"
+  }
+
+  expect_failures = [output.policy_json]
+}
+
+run "rejects_short_pcr" {
+  command = plan
+
+  variables {
+    policy_file = "../../../tests/fixtures/key-policies/release/malformed-pcrs.json"
+    key_rule    = "short"
+  }
+
+  expect_failures = [output.policy_json]
+}
+
+run "rejects_pcr_with_trailing_newline" {
+  command = plan
+
+  variables {
+    policy_file = "../../../tests/fixtures/key-policies/release/malformed-pcrs.json"
+    key_rule    = "newline"
+  }
+
+  expect_failures = [output.policy_json]
+}
