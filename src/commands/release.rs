@@ -22,13 +22,24 @@ const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
 /// Clock difference tolerated in certificate validity and document age.
 const SKEW: Duration = Duration::from_secs(60);
 
+/// Output folder of `--format files` when `--out-dir` is not given.
+const DEFAULT_OUT_DIR: &str = "/run/secrets";
+
 pub fn fetch(args: FetchArgs) -> Result<(), Failure> {
-    let delivery = match args.format {
-        Format::Files => Delivery::Files {
-            out_dir: args.out_dir.clone(),
+    let delivery = match (args.format, args.out_dir) {
+        (Format::Files, out_dir) => Delivery::Files {
+            out_dir: out_dir.unwrap_or_else(|| DEFAULT_OUT_DIR.into()),
         },
-        Format::Env => Delivery::Env,
-        Format::Json => Delivery::Json,
+        (Format::Env | Format::Json, Some(out_dir)) => {
+            return Err(Failure::usage(format!(
+                "--out-dir {} is used only with --format files, but --format is {}: remove \
+                 --out-dir, or use --format files to write the secrets as files",
+                out_dir.display(),
+                args.format.name()
+            )));
+        }
+        (Format::Env, None) => Delivery::Env,
+        (Format::Json, None) => Delivery::Json,
     };
     run(&args.release, delivery)
 }
