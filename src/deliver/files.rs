@@ -599,6 +599,23 @@ mod tests {
     }
 
     #[test]
+    fn delivers_over_stale_file_with_own_process_id() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let value = SecretBytes::from_slice(b"x");
+        write_files(&out, &[item("a", "a", &value)]).unwrap();
+        // A killed process with this process's id (a restarted container) left the name
+        // this delivery stages under.
+        let stale = out.join(stale::staged_name(std::process::id(), 0));
+        fs::write(&stale, b"left by a killed run").unwrap();
+
+        write_files(&out, &[item("a", "a", &value)]).unwrap();
+
+        assert!(!stale.exists());
+        assert_eq!(fs::read(out.join("a")).unwrap(), b"x");
+    }
+
+    #[test]
     fn replaces_existing_read_only_file() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("out");

@@ -29,14 +29,18 @@ fn owner_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Returns whether a process with this id runs, as `/proc` shows it.
-fn is_running(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+/// Returns whether the files of process `pid` may belong to a delivery in progress: the
+/// process runs, as `/proc` shows it, and is not this one. This process stages its files only
+/// after the sweep, so files with its own id were left by an earlier process that had the
+/// same id, as happens when a container restarts in a fresh PID namespace.
+fn may_be_in_progress(pid: u32) -> bool {
+    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Removes from `folder` the staged and backup files whose process no longer runs, and
-/// returns how many were removed. Files of running processes stay, so concurrent runs
-/// delivering into one folder keep working.
+/// returns how many were removed. Files of other running processes stay, so concurrent runs
+/// delivering into one folder keep working. Call it before this process stages any file
+/// in `folder`.
 ///
 /// NOTE: a process id is checked in this process's PID namespace. A run in another
 /// namespace (another container) that shares the folder looks dead, so its staged files are
@@ -62,7 +66,7 @@ pub(super) fn remove_stale_files(folder: &Path) -> usize {
             continue;
         };
         let is_file = entry.file_type().is_ok_and(|file_type| file_type.is_file());
-        if !is_file || is_running(pid) {
+        if !is_file || may_be_in_progress(pid) {
             continue;
         }
         if fs::remove_file(entry.path()).is_ok() {
@@ -107,22 +111,29 @@ mod tests {
     }
 
     #[test]
-    fn removes_files_of_dead_process_only() {
+    fn removes_files_of_ended_processes() {
         let folder = tempfile::tempdir().unwrap();
         // Process ids stay below 2^22 on Linux, so this one never runs.
         let dead = folder.path().join(staged_name(4_194_305, 0));
         let dead_backup = folder.path().join(".enclave-broker-4194305-1.old");
-        let live = folder.path().join(staged_name(std::process::id(), 0));
+        let live = folder
+            .path()
+            .join(staged_name(std::os::unix::process::parent_id(), 0));
+        let own = folder.path().join(staged_name(std::process::id(), 0));
         let unrelated = folder.path().join("db");
-        for path in [&dead, &dead_backup, &live, &unrelated] {
+        for path in [&dead, &dead_backup, &live, &own, &unrelated] {
             fs::write(path, b"secret").unwrap();
         }
 
         let removed = remove_stale_files(folder.path());
 
-        assert_eq!(removed, 2);
+        assert_eq!(removed, 3);
         assert!(!dead.exists());
         assert!(!dead_backup.exists());
+        assert!(
+            !own.exists(),
+            "an earlier process with this process's id left it"
+        );
         assert!(live.exists(), "a running process's staged file stays");
         assert!(unrelated.exists());
     }
