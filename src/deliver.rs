@@ -2,9 +2,12 @@
 //! the environment of a program the broker replaces itself with.
 //!
 //! Every mode checks all secrets before it outputs anything, so a failure leaves nothing
-//! behind: no file of several, no partial JSON.
+//! behind: no file of several, no partial JSON. A SIGTERM or SIGINT during delivery counts
+//! as such a failure (see [`interrupt`]).
 
 mod files;
+pub mod interrupt;
+mod stale;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -14,7 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::secret::{NotText, SecretBytes, SecretString};
 
-pub use files::write_files;
+pub use files::{write_files, write_files_interruptible};
+pub use interrupt::{Interrupt, Signal};
 
 /// Delivery mode. Each mode delivers a different subset of the policy's secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +97,25 @@ pub enum DeliverError {
         program: String,
         source: std::io::Error,
     },
+    #[error(
+        "interrupted by {} during delivery; every staged file was removed and nothing was \
+         delivered",
+        signal.name()
+    )]
+    Interrupted { signal: Signal },
 }
 
 impl DeliverError {
+    fn interrupted(signal: Signal) -> Self {
+        DeliverError::Interrupted { signal }
+    }
+
+    /// Exit code: 128 + the signal number after an interruption, 2 for everything else.
     pub fn exit_code(&self) -> i32 {
-        2
+        match self {
+            DeliverError::Interrupted { signal } => signal.exit_code(),
+            _ => 2,
+        }
     }
 }
 
@@ -161,8 +179,12 @@ pub fn render_json(items: &[Item<'_>]) -> Result<Zeroizing<String>, DeliverError
     Ok(out)
 }
 
-/// Writes rendered text to stdout in one write and flushes it.
-pub fn print(text: &str) -> Result<(), DeliverError> {
+/// Writes rendered text to stdout in one write and flushes it. From the call on, `interrupt`
+/// ignores signals, so that a signal cannot cut the output short.
+pub fn print(text: &str, interrupt: &Interrupt) -> Result<(), DeliverError> {
+    if let Err(signal) = interrupt.finish() {
+        return Err(DeliverError::interrupted(signal));
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

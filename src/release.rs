@@ -423,7 +423,8 @@ fn deliver_items(
 ) -> Result<Released, ReleaseError> {
     match delivery {
         Delivery::Files { out_dir } => {
-            let files = deliver::write_files(out_dir, items)?;
+            let interrupt = deliver::interrupt::process_interrupt();
+            let files = deliver::write_files_interruptible(out_dir, items, interrupt)?;
             info!(count = files.len(), out_dir = %out_dir.display(), "secrets written");
             Ok(Released {
                 secret_names,
@@ -432,7 +433,7 @@ fn deliver_items(
         }
         Delivery::Env => {
             let text = deliver::render_env_lines(items)?;
-            deliver::print(&text)?;
+            deliver::print(&text, deliver::interrupt::process_interrupt())?;
             Ok(Released {
                 secret_names,
                 files: Vec::new(),
@@ -440,13 +441,15 @@ fn deliver_items(
         }
         Delivery::Json => {
             let text = deliver::render_json(items)?;
-            deliver::print(&text)?;
+            deliver::print(&text, deliver::interrupt::process_interrupt())?;
             Ok(Released {
                 secret_names,
                 files: Vec::new(),
             })
         }
         Delivery::Exec { program, args } => {
+            // A signal before the exec still ends this process (nothing was delivered); one
+            // after it goes to the program.
             info!(program = %program.to_string_lossy(), count = items.len(), "executing program with secrets in its environment");
             Err(ReleaseError::Deliver(deliver::exec(program, args, items)))
         }

@@ -260,3 +260,56 @@ fn untrusted_sim_root_is_denied() {
     let error: VerifyError = verify(&bytes, &VerifyOptions::new(NOW_MS)).unwrap_err();
     assert!(!error.is_malformed());
 }
+
+#[test]
+fn init_error_on_corrupt_pcrs_names_repair() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("sim");
+    SimulatedEnclave::init(&dir, &BTreeMap::new()).unwrap();
+    let pcrs_file = dir.join("pcrs.json");
+    std::fs::write(&pcrs_file, b"{\"0\": \"not hex\"").unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_enclave-broker"))
+        .args(["sim", "init", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("delete {}", pcrs_file.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("or the whole folder {}", dir.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("enclave-broker sim init --dir {}", dir.display())),
+        "{stderr}"
+    );
+
+    // Following the advice repairs the folder and keeps the CA.
+    let root = std::fs::read(dir.join("root.pem")).unwrap();
+    std::fs::remove_file(&pcrs_file).unwrap();
+    SimulatedEnclave::init(&dir, &BTreeMap::new()).unwrap();
+    assert_eq!(std::fs::read(dir.join("root.pem")).unwrap(), root);
+}
+
+#[test]
+fn load_error_on_corrupt_pcrs_names_repair() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("sim");
+    SimulatedEnclave::init(&dir, &BTreeMap::new()).unwrap();
+    std::fs::write(dir.join("pcrs.json"), b"[]").unwrap();
+
+    let error = SimulatedEnclave::load(&dir).err().unwrap();
+
+    let message = error.to_string();
+    assert!(message.contains("pcrs.json"), "{message}");
+    assert!(
+        message.contains("run `enclave-broker sim init"),
+        "{message}"
+    );
+}

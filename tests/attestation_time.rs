@@ -6,7 +6,7 @@ mod attestation_common;
 use std::time::Duration;
 
 use attestation_common::{expected_documents, nitro};
-use enclave_broker::attestation::verify::{VerifyError, VerifyOptions, inspect, verify};
+use enclave_broker::attestation::verify::{MAX_SKEW, VerifyError, VerifyOptions, inspect, verify};
 use enclave_broker::attestation::x509::{
     CertificatePosition, ChainError, ParsedCertificate, format_time_ms,
 };
@@ -161,4 +161,22 @@ fn rejects_document_from_the_future() {
     let error = verify(&bytes, &VerifyOptions::new(timestamp_ms - 2 * 60 * 1000)).unwrap_err();
     assert_eq!(error.rule(), "age.future");
     assert!(verify(&bytes, &VerifyOptions::new(timestamp_ms - 59_000)).is_ok());
+}
+
+#[test]
+fn skew_above_one_hour_is_invalid_option() {
+    let bytes = nitro("evervault_2023-09-18_debug.cbor");
+    let timestamp_ms = inspect(&bytes).unwrap().timestamp_ms();
+    let mut options = VerifyOptions::new(timestamp_ms);
+    options.skew = MAX_SKEW + Duration::from_secs(1);
+
+    let error = verify(&bytes, &options).unwrap_err();
+
+    assert!(
+        matches!(error, VerifyError::InvalidOptions { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("the limit is 3600 s"), "{error}");
+    options.skew = MAX_SKEW;
+    assert!(verify(&bytes, &options).is_ok());
 }

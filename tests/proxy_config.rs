@@ -223,3 +223,95 @@ fn sample_config_is_valid() {
     assert_eq!(routes[1].upstream().to_string(), "169.254.169.254:80");
     assert!(config.shutdown_timeout() > Duration::ZERO);
 }
+
+#[test]
+fn upstream_equal_to_own_listener_rejected() {
+    let toml = [
+        route("tcp:127.0.0.1:8443", "127.0.0.1:8443"),
+        route("tcp:127.0.0.1:9000", "kms.us-east-1.amazonaws.com:443"),
+    ]
+    .concat();
+
+    let message = rejection(&toml);
+
+    assert!(
+        message.contains("route[0] (listen \"tcp:127.0.0.1:8443\") upstream: \"127.0.0.1:8443\""),
+        "{message}"
+    );
+    assert!(message.contains("own listener"), "{message}");
+    assert!(!message.contains("route[1]"), "{message}");
+}
+
+#[test]
+fn upstream_pointing_at_another_routes_listener_rejected() {
+    let toml = [
+        route("tcp:0.0.0.0:8443", "kms.us-east-1.amazonaws.com:443"),
+        route("tcp:127.0.0.1:9000", "localhost:8443"),
+        route("tcp:[::1]:9001", "[::1]:9000"),
+    ]
+    .concat();
+
+    let message = rejection(&toml);
+
+    assert!(
+        message.contains(
+            "route[1] (listen \"tcp:127.0.0.1:9000\") upstream: \"localhost:8443\" is the \
+             proxy's own listener tcp:0.0.0.0:8443 (route[0])"
+        ),
+        "{message}"
+    );
+    // [::1]:9000 is not where route[1] listens (127.0.0.1:9000), so route[2] is valid.
+    assert!(!message.contains("route[2]"), "{message}");
+}
+
+#[test]
+fn upstream_on_same_port_of_other_host_accepted() {
+    let toml = [
+        route("tcp:127.0.0.1:8443", "10.0.0.5:8443"),
+        route("tcp:127.0.0.1:0", "127.0.0.1:9"),
+    ]
+    .concat();
+
+    let config = ProxyConfig::from_toml_str(&toml).unwrap();
+
+    assert_eq!(config.routes().len(), 2);
+}
+
+#[test]
+fn route_limit_above_top_level_limit_rejected() {
+    let explicit = format!(
+        "max_connections = 10\n{}max_connections = 11\n",
+        route("tcp:127.0.0.1:8443", "10.0.0.5:443")
+    );
+    let default = format!(
+        "{}max_connections = 1025\n",
+        route("tcp:127.0.0.1:8443", "10.0.0.5:443")
+    );
+
+    let explicit_message = rejection(&explicit);
+    let default_message = rejection(&default);
+
+    assert!(
+        explicit_message.contains(
+            "route[0] (listen \"tcp:127.0.0.1:8443\") max_connections: invalid value 11: above \
+             the top-level max_connections (10)"
+        ),
+        "{explicit_message}"
+    );
+    assert!(
+        default_message.contains("above the top-level max_connections (1024, the default)"),
+        "{default_message}"
+    );
+}
+
+#[test]
+fn route_limit_equal_to_top_level_limit_accepted() {
+    let toml = format!(
+        "max_connections = 10\n{}max_connections = 10\n",
+        route("tcp:127.0.0.1:8443", "10.0.0.5:443")
+    );
+
+    let config = ProxyConfig::from_toml_str(&toml).unwrap();
+
+    assert_eq!(config.routes()[0].max_connections(), Some(10));
+}

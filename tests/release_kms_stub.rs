@@ -381,3 +381,41 @@ fn rejects_missing_exec_program_before_kms() {
         "KMS is never called"
     );
 }
+
+#[test]
+fn out_dir_with_text_format_exits_2() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(
+        &setup,
+        json!({ "name": "db", "key": "app", "ciphertext": "AQIDBA==", "env": "DB", "file": "db" }),
+    );
+
+    for format in ["env", "json"] {
+        let output = broker(&stub.endpoint())
+            .args(["fetch", "--attester"])
+            .arg(format!("sim={}", setup.dir.join("sim").display()))
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--format", format, "--out-dir"])
+            .arg(setup.dir.join("out"))
+            .output()
+            .unwrap();
+
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!(
+                "is used only with --format files, but --format is {format}"
+            )),
+            "{message}"
+        );
+        assert!(message.contains("--out-dir"), "{message}");
+        assert!(output.stdout.is_empty(), "--format {format}");
+    }
+    assert!(!setup.dir.join("out").exists());
+    assert!(
+        stub.requests.lock().unwrap().is_empty(),
+        "KMS is never called"
+    );
+}

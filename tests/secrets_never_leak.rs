@@ -33,7 +33,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -96,6 +96,25 @@ async fn workspace() -> Workspace {
     }
 }
 
+/// Creates a work folder like [`workspace`] for runs against the sealing KMS stand-in only.
+/// It needs no LocalStack, and its key ARN is made up.
+fn local_workspace() -> Workspace {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_owned();
+    let sim = sim_init(&dir.join("sim"), &[]);
+    let pcr0 = sim["pcrs"]["0"].as_str().unwrap().to_owned();
+    fs::create_dir(dir.join("tmp")).unwrap();
+    fs::create_dir(dir.join("home")).unwrap();
+    Workspace {
+        _root: root,
+        dir,
+        endpoint: String::new(),
+        key_arn: "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+            .to_owned(),
+        pcr0,
+    }
+}
+
 impl Workspace {
     /// Encrypts `plaintext` with LocalStack under the workspace key.
     async fn encrypt(&self, plaintext: &[u8]) -> String {
@@ -116,7 +135,15 @@ impl Workspace {
 
     /// Runs `enclave-broker fetch` against `endpoint` with full tracing, from the work folder.
     fn fetch(&self, endpoint: &str, policy: &Path, extra: &[&str]) -> Output {
-        broker(endpoint)
+        self.fetch_command(endpoint, policy, extra)
+            .output()
+            .unwrap()
+    }
+
+    /// Builds the command [`Workspace::fetch`] runs, for tests that start it themselves.
+    fn fetch_command(&self, endpoint: &str, policy: &Path, extra: &[&str]) -> Command {
+        let mut command = broker(endpoint);
+        command
             .current_dir(&self.dir)
             .env("RUST_LOG", "trace")
             .env("TMPDIR", self.dir.join("tmp"))
@@ -125,9 +152,8 @@ impl Workspace {
             .arg(format!("sim={}", self.dir.join("sim").display()))
             .arg("--policy")
             .arg(policy)
-            .args(extra)
-            .output()
-            .unwrap()
+            .args(extra);
+        command
     }
 
     fn out_dir(&self) -> PathBuf {
@@ -702,4 +728,227 @@ fn debug_of_secret_types_prints_no_content() {
         "RecipientKey",
         &[("private key", &key_der)],
     );
+}
+
+/// Sends `signal` (a `kill` name such as `TERM`) to the process `pid`.
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Waits up to 60 s for `path` to exist.
+fn wait_for_file(path: &Path) {
+    for _ in 0..6000 {
+        if path.exists() {
+            return;
+        }
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} did not appear within 60 s", path.display());
+}
+
+/// Names of the staged files of any run in `folder`.
+fn staged_files(folder: &Path) -> Vec<String> {
+    fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(".enclave-broker-") && name.ends_with(".tmp"))
+        .collect()
+}
+
+/// Writes a policy of two file secrets, `first.txt` and `nested/second.txt`, for the sealing
+/// KMS stand-in, which ignores the ciphertext.
+fn two_file_policy(workspace: &Workspace) -> PathBuf {
+    workspace.policy(
+        &workspace.pcr0,
+        json!([
+            { "name": "first", "key": "app", "ciphertext": "AQIDBA==", "file": "first.txt" },
+            { "name": "second", "key": "app", "ciphertext": "AQIDBA==", "file": "nested/second.txt" }
+        ]),
+    )
+}
+
+/// Runs a fetch of `policy` (a [`two_file_policy`]) that pauses before renaming staged
+/// file `position`, sends `signal` there and returns the run's output.
+fn fetch_interrupted_before_rename(
+    workspace: &Workspace,
+    kms: &SealingKms,
+    policy: &Path,
+    position: usize,
+    signal: &str,
+) -> Output {
+    let markers = tempfile::tempdir().unwrap();
+    let marker = markers.path().join("paused");
+    let child = workspace
+        .fetch_command(&kms.endpoint, policy, &["--out-dir", "out"])
+        .env(
+            "ENCLAVE_BROKER_TEST_PAUSE_BEFORE_RENAME",
+            format!("{position}:{}", marker.display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    wait_for_file(&marker);
+    let out = workspace.out_dir();
+    let staged = staged_files(&out).len() + staged_files(&out.join("nested")).len();
+    assert_eq!(
+        staged,
+        2 - position,
+        "the broker paused with its remaining files staged"
+    );
+    send_signal(child.id(), signal);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the pause before renaming exists in debug builds only"
+)]
+fn sigterm_between_staging_and_renaming_removes_staged_files() {
+    let workspace = local_workspace();
+    let kms = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
+    let policy = two_file_policy(&workspace);
+    let before = snapshot(&workspace.dir);
+
+    let output = fetch_interrupted_before_rename(&workspace, &kms, &policy, 0, "TERM");
+
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "interrupted by SIGTERM during delivery; every staged file was removed and \
+             nothing was delivered"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        snapshot(&workspace.dir),
+        before,
+        "no staged file, no delivered file and no created folder remains"
+    );
+    assert_nothing_leaked(&workspace, &output, &[], &[("secret", FILE_SECRET)]);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the pause before renaming exists in debug builds only"
+)]
+fn sigint_after_first_rename_restores_earlier_files() {
+    let workspace = local_workspace();
+    let kms = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
+    let out = workspace.out_dir();
+    fs::create_dir_all(out.join("nested")).unwrap();
+    for folder in [&out, &out.join("nested")] {
+        fs::set_permissions(folder, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    fs::write(out.join("first.txt"), b"earlier value").unwrap();
+    let policy = two_file_policy(&workspace);
+    let before = snapshot(&workspace.dir);
+
+    let output = fetch_interrupted_before_rename(&workspace, &kms, &policy, 1, "INT");
+
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted by SIGINT during delivery"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        snapshot(&workspace.dir),
+        before,
+        "the file renamed before the signal is replaced by the earlier one again"
+    );
+    assert_nothing_leaked(&workspace, &output, &[], &[("secret", FILE_SECRET)]);
+}
+
+#[test]
+fn sigterm_before_delivery_exits_143_with_nothing_written() {
+    let workspace = local_workspace();
+    // A KMS stand-in that accepts the connection and never responds, so the broker is
+    // waiting for KMS when the signal comes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let policy = two_file_policy(&workspace);
+    let before = snapshot(&workspace.dir);
+    let child = workspace
+        .fetch_command(&endpoint, &policy, &["--out-dir", "out"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    listener.set_nonblocking(true).unwrap();
+    let mut connection = None;
+    for _ in 0..6000 {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                connection = Some(stream);
+                break;
+            }
+            Err(_) => thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+    assert!(
+        connection.is_some(),
+        "the broker did not connect to KMS within 60 s"
+    );
+    send_signal(child.id(), "TERM");
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted by SIGTERM before delivery; nothing was delivered"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(snapshot(&workspace.dir), before);
+}
+
+#[test]
+fn stale_staged_files_of_ended_runs_removed() {
+    let workspace = local_workspace();
+    let kms = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
+    let policy = two_file_policy(&workspace);
+    let out = workspace.out_dir();
+    let nested = out.join("nested");
+    fs::create_dir_all(&nested).unwrap();
+    for folder in [&out, &nested] {
+        fs::set_permissions(folder, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    // Process ids stay below 2^22 on Linux, so 4194305 never runs. This test's own process
+    // runs while the broker does, so its staged files must stay.
+    let dead = [
+        out.join(".enclave-broker-4194305-0.tmp"),
+        out.join(".enclave-broker-4194305-1.old"),
+        nested.join(".enclave-broker-4194305-1.tmp"),
+    ];
+    let live = nested.join(format!(".enclave-broker-{}-0.tmp", std::process::id()));
+    for path in dead.iter().chain([&live]) {
+        fs::write(path, NESTED_FILE_SECRET).unwrap();
+    }
+
+    let output = workspace.fetch(&kms.endpoint, &policy, &["--out-dir", "out"]);
+
+    assert_success(&output);
+    for path in &dead {
+        assert!(!path.exists(), "{} is removed", path.display());
+    }
+    assert!(live.exists(), "a running process's staged file stays");
+    assert_eq!(fs::read(out.join("first.txt")).unwrap(), FILE_SECRET);
+    assert_eq!(fs::read(nested.join("second.txt")).unwrap(), FILE_SECRET);
+    let log = stderr(&output);
+    assert!(
+        log.contains("removed temporary files left by broker runs that no longer run"),
+        "{log}"
+    );
+    assert!(log.contains("removed=2"), "two in the output folder: {log}");
+    assert!(log.contains("removed=1"), "one in its subfolder: {log}");
 }

@@ -710,3 +710,41 @@ fn negative_documents_report_what_they_claim() {
     assert_eq!(report["certificates"], Value::Null);
     assert_eq!(report["checked_at"], Value::Null);
 }
+
+#[test]
+fn skew_above_one_hour_exits_2() {
+    // The leaf certificate of every real document has expired long ago; a huge skew would
+    // make the chain valid again at the current time.
+    for skew in ["3601s", "100000000h"] {
+        let run = verify_json(ENCLAVE_DOC, &["--at", "now", "--skew", skew]);
+
+        assert_eq!(run.code, 2, "--skew {skew}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("--skew \"{skew}\": the limit is 3600s (1h)")),
+            "{}",
+            run.stderr
+        );
+    }
+
+    let run = verify_json(ENCLAVE_DOC, &["--at", "document", "--skew", "1h"]);
+    assert_eq!(
+        run.code, 0,
+        "a skew of exactly 1h is accepted: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn base64_with_byte_order_mark_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut contents = "\u{feff}".as_bytes().to_vec();
+    contents.extend_from_slice(STANDARD.encode(nitro(ENCLAVE_DOC)).as_bytes());
+    contents.extend_from_slice(b"\r\n");
+    let report = write_file(dir.path(), "bom.b64", &contents);
+
+    let run = run(&["verify", &report, "--at", "document", "--json"]);
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["input_encoding"], "base64");
+}

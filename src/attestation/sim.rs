@@ -96,7 +96,7 @@ impl SimulatedEnclave {
         };
 
         let mut merged = match state::read_optional(dir, PCRS_FILE)? {
-            Some(contents) => state::decode_pcrs(dir, &contents)?,
+            Some(contents) => state::decode_pcrs(dir, &contents).map_err(add_repair_hint)?,
             None => default_pcrs(),
         };
         merged.extend(pcrs.iter().map(|(index, value)| (*index, value.clone())));
@@ -123,7 +123,7 @@ impl SimulatedEnclave {
                 dir: dir.to_owned(),
                 detail: format!("{PCRS_FILE} is missing; run init again to write it"),
             })?;
-        let pcrs = state::decode_pcrs(dir, &contents)?;
+        let pcrs = state::decode_pcrs(dir, &contents).map_err(add_repair_hint)?;
         Ok(Self {
             dir: dir.to_owned(),
             root_der,
@@ -259,6 +259,28 @@ fn create_root(dir: &Path) -> Result<(Vec<u8>, KeyPair), SimError> {
         )?;
     state::write_file(dir, ROOT_CERT_FILE, certificate_pem.as_bytes(), PUBLIC_MODE)?;
     Ok((root_der, root_key))
+}
+
+/// Adds to an invalid-`pcrs.json` error what repairs it: `init` does not overwrite a file it
+/// cannot read, because the PCRs in it may have been set on purpose.
+fn add_repair_hint(error: SimError) -> SimError {
+    match error {
+        SimError::InvalidState { path, detail } => {
+            let dir = path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .display()
+                .to_string();
+            let detail = format!(
+                "{detail}; delete {} (the CA stays and the PCRs get their defaults) or the \
+                 whole folder {dir}, then run `enclave-broker sim init --dir {dir}` again with \
+                 the --pcr values you need",
+                path.display()
+            );
+            SimError::InvalidState { path, detail }
+        }
+        other => other,
+    }
 }
 
 /// Reads the root certificate and key, and checks that they belong together.

@@ -41,6 +41,11 @@ pub const MAX_DOCUMENT_LEN: usize = 64 * 1024;
 /// Clock skew [`VerifyOptions::new`] allows.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(60);
 
+/// Largest clock skew accepted. The skew widens every certificate's validity and the
+/// document's age limit, so an unbounded one would accept expired chains. An hour covers
+/// any clock that is still synchronised at all.
+pub const MAX_SKEW: Duration = Duration::from_secs(3600);
+
 /// Verification settings: trust roots, verification time and expectations.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -48,7 +53,8 @@ pub struct VerifyOptions {
     pub trust_roots: Vec<TrustRoot>,
     /// Verification time in milliseconds since the UNIX epoch.
     pub time_ms: u64,
-    /// Clock difference tolerated on certificate validity and document time.
+    /// Clock difference tolerated on certificate validity and document time, at most
+    /// [`MAX_SKEW`].
     pub skew: Duration,
     /// Oldest document accepted, measured from its timestamp to `time_ms`.
     pub max_age: Option<Duration>,
@@ -271,6 +277,13 @@ fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
     let invalid = |detail: String| Err(VerifyError::InvalidOptions { detail });
     if options.trust_roots.is_empty() {
         return invalid("no trust roots given".to_owned());
+    }
+    if options.skew > MAX_SKEW {
+        return invalid(format!(
+            "clock skew is {} s; the limit is {} s",
+            options.skew.as_secs(),
+            MAX_SKEW.as_secs()
+        ));
     }
     if options.expected_nonce.as_ref().is_some_and(Vec::is_empty) {
         return invalid("expected nonce is empty; give at least one byte or none".to_owned());

@@ -31,13 +31,25 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// Returns the value as written after `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Files => "files",
+            Format::Env => "env",
+            Format::Json => "json",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     #[command(flatten)]
     pub release: ReleaseArgs,
-    /// Folder for file secrets; created 0700 when missing.
-    #[arg(long, value_name = "DIR", default_value = "/run/secrets")]
-    pub out_dir: PathBuf,
+    /// Folder for file secrets, with --format files only; created 0700 when missing
+    /// [default: /run/secrets].
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     /// Delivery mode.
     #[arg(long, value_enum, default_value_t = Format::Files)]
     pub format: Format,

@@ -22,13 +22,24 @@ const ATTEST_DEADLINE: Duration = Duration::from_secs(30);
 /// Clock difference tolerated in certificate validity and document age.
 const SKEW: Duration = Duration::from_secs(60);
 
+/// Output folder of `--format files` when `--out-dir` is not given.
+const DEFAULT_OUT_DIR: &str = "/run/secrets";
+
 pub fn fetch(args: FetchArgs) -> Result<(), Failure> {
-    let delivery = match args.format {
-        Format::Files => Delivery::Files {
-            out_dir: args.out_dir.clone(),
+    let delivery = match (args.format, args.out_dir) {
+        (Format::Files, out_dir) => Delivery::Files {
+            out_dir: out_dir.unwrap_or_else(|| DEFAULT_OUT_DIR.into()),
         },
-        Format::Env => Delivery::Env,
-        Format::Json => Delivery::Json,
+        (Format::Env | Format::Json, Some(out_dir)) => {
+            return Err(Failure::usage(format!(
+                "--out-dir {} is used only with --format files, but --format is {}: remove \
+                 --out-dir, or use --format files to write the secrets as files",
+                out_dir.display(),
+                args.format.name()
+            )));
+        }
+        (Format::Env, None) => Delivery::Env,
+        (Format::Json, None) => Delivery::Json,
     };
     run(&args.release, delivery)
 }
@@ -43,6 +54,51 @@ pub fn exec(args: ExecArgs) -> Result<(), Failure> {
         args: command.collect(),
     };
     run(&args.release, delivery)
+}
+
+/// Handles SIGTERM and SIGINT for the rest of the run. Before delivery the process exits at
+/// once with 128 + the signal number. During file delivery the delivery is undone and the
+/// run fails with that code. After delivery the signal is ignored.
+fn listen_for_termination() -> Result<(), Failure> {
+    use enclave_broker::deliver::Signal;
+    use enclave_broker::deliver::interrupt::{SignalAction, process_interrupt};
+    use tokio::signal::unix::{SignalKind, signal};
+
+    // Registered here, before the task runs, so no signal falls back to the default action.
+    let register = |kind| signal(kind).map_err(|error| Failure::new(3, error));
+    let mut terminate = register(SignalKind::terminate())?;
+    let mut interrupt = register(SignalKind::interrupt())?;
+
+    tokio::spawn(async move {
+        loop {
+            let received = tokio::select! {
+                Some(()) = terminate.recv() => Signal::Terminate,
+                Some(()) = interrupt.recv() => Signal::Interrupt,
+                else => return,
+            };
+            let (action, _guard) = process_interrupt().on_signal(received);
+            match action {
+                SignalAction::ExitNow => {
+                    eprintln!(
+                        "enclave-broker: error: interrupted by {} before delivery; nothing was \
+                         delivered",
+                        received.name()
+                    );
+                    // The guard stays held, so delivery cannot start before the exit.
+                    std::process::exit(received.exit_code());
+                }
+                SignalAction::DeliveryStops => tracing::warn!(
+                    signal = received.name(),
+                    "signal received during delivery; undoing the delivery"
+                ),
+                SignalAction::Ignore => tracing::info!(
+                    signal = received.name(),
+                    "signal ignored: delivery has finished or is being undone"
+                ),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// True when `program` names an executable file: directly when it contains a `/`, otherwise
@@ -102,6 +158,7 @@ fn run(args: &ReleaseArgs, delivery: Delivery) -> Result<(), Failure> {
     }
 
     runtime()?.block_on(async {
+        listen_for_termination()?;
         let attester = attester_spec
             .open()
             .map_err(|error| Failure::new(error.exit_code(), error))?;

@@ -4,12 +4,19 @@
 //! Every folder on the way to a target (the output folder and its subfolders) must be a real
 //! directory, not a symbolic link, and owned by the user running the broker. Group and
 //! others must not be able to write to it, because they could otherwise swap the files.
+//!
+//! Before staging, each of these folders is cleared of staged files left by runs that were
+//! killed (see [`super::stale`]). A SIGTERM or SIGINT during delivery (see
+//! [`super::interrupt`]) undoes it like any other failure.
 
+use std::collections::BTreeSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use super::interrupt::Interrupt;
+use super::stale;
 use super::{DeliverError, Item};
 
 /// A temporary file written and synced, waiting to be renamed to its target.
@@ -26,6 +33,16 @@ struct Staged {
 /// `out_dir` is created 0700 when missing. If anything fails, no new file remains, files
 /// that were there before are restored, and folders created by this call are removed again.
 pub fn write_files(out_dir: &Path, items: &[Item<'_>]) -> Result<Vec<PathBuf>, DeliverError> {
+    write_files_interruptible(out_dir, items, &Interrupt::default())
+}
+
+/// Does what [`write_files`] does, and also stops when `interrupt` records a signal: the
+/// delivery is then undone as on any failure and [`DeliverError::Interrupted`] returned.
+pub fn write_files_interruptible(
+    out_dir: &Path,
+    items: &[Item<'_>],
+    interrupt: &Interrupt,
+) -> Result<Vec<PathBuf>, DeliverError> {
     let mut targets = Vec::with_capacity(items.len());
     for item in items {
         let relative = item.file.ok_or_else(|| DeliverError::MissingTarget {
@@ -37,15 +54,37 @@ pub fn write_files(out_dir: &Path, items: &[Item<'_>]) -> Result<Vec<PathBuf>, D
         targets.push(out_dir.join(relative));
     }
 
+    interrupt.begin();
     let mut created_folders = Vec::new();
-    let result = stage_and_rename(out_dir, items, &targets, &mut created_folders);
+    let result = stage_and_rename(out_dir, items, &targets, &mut created_folders, interrupt);
     if result.is_err() {
         // Innermost first, and only if empty: a folder that held anything stays.
         for folder in created_folders.iter().rev() {
             let _ = fs::remove_dir(folder);
         }
+        interrupt.abandon();
     }
     result.map(|()| targets)
+}
+
+/// Checks every existing folder that will receive a file and removes the staged files that
+/// killed runs left there. Folders that do not exist yet cannot hold any.
+fn remove_stale_files(out_dir: &Path, targets: &[PathBuf]) -> Result<(), DeliverError> {
+    let folders: BTreeSet<&Path> = targets
+        .iter()
+        .filter_map(|target| target.parent())
+        .chain([out_dir])
+        .collect();
+    for folder in folders {
+        let is_folder = fs::symlink_metadata(folder).is_ok_and(|metadata| metadata.is_dir());
+        if !is_folder {
+            continue;
+        }
+        // Only folders that pass the ownership and permission checks are touched.
+        ensure_private_folder(folder, &mut Vec::new())?;
+        stale::remove_stale_files(folder);
+    }
+    Ok(())
 }
 
 fn stage_and_rename(
@@ -53,12 +92,18 @@ fn stage_and_rename(
     items: &[Item<'_>],
     targets: &[PathBuf],
     created_folders: &mut Vec<PathBuf>,
+    interrupt: &Interrupt,
 ) -> Result<(), DeliverError> {
     ensure_private_folder(out_dir, created_folders)?;
+    remove_stale_files(out_dir, targets)?;
 
+    // 1. Stage every file.
     let mut staged: Vec<Staged> = Vec::with_capacity(items.len());
     for (index, (item, target)) in items.iter().zip(targets).enumerate() {
-        let staging = stage(out_dir, target, item, index, created_folders);
+        let staging = interrupt
+            .check()
+            .map_err(DeliverError::interrupted)
+            .and_then(|()| stage(out_dir, target, item, index, created_folders));
         match staging {
             Ok(file) => staged.push(file),
             Err(error) => {
@@ -68,8 +113,14 @@ fn stage_and_rename(
         }
     }
 
+    // 2. Rename each into place, undoing the earlier renames if one fails.
     for position in 0..staged.len() {
-        if let Err(error) = install(&mut staged[position]) {
+        pause_before_rename(position, interrupt);
+        let installing = interrupt
+            .check()
+            .map_err(DeliverError::interrupted)
+            .and_then(|()| install(&mut staged[position]));
+        if let Err(error) = installing {
             roll_back(&staged[..position]);
             remove_all(staged[position..].iter().map(|file| &file.temporary));
             if let Some(backup) = &staged[position].backup {
@@ -77,6 +128,12 @@ fn stage_and_rename(
             }
             return Err(error);
         }
+    }
+
+    // 3. A signal that came during the last rename still undoes the whole delivery.
+    if let Err(signal) = interrupt.finish() {
+        roll_back(&staged);
+        return Err(DeliverError::interrupted(signal));
     }
     for file in &staged {
         if let Some(backup) = &file.backup {
@@ -226,10 +283,7 @@ fn stage(
     }
 
     // A short temporary name, so a target name of up to 255 bytes still works.
-    let temporary = folder.join(format!(
-        ".enclave-broker-{}-{index}.tmp",
-        std::process::id()
-    ));
+    let temporary = folder.join(stale::staged_name(std::process::id(), index));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -249,6 +303,30 @@ fn stage(
         backup: None,
     })
 }
+
+/// Test seam, compiled into debug builds only (release builds ignore the variable):
+/// `ENCLAVE_BROKER_TEST_PAUSE_BEFORE_RENAME=N:MARKER` makes delivery create the file MARKER
+/// before renaming staged file N (from 0) and then wait, for up to 60 s, until a signal is
+/// received. Tests use it to send SIGTERM or SIGINT at a known step.
+#[cfg(debug_assertions)]
+fn pause_before_rename(position: usize, interrupt: &Interrupt) {
+    let Some(value) = std::env::var_os("ENCLAVE_BROKER_TEST_PAUSE_BEFORE_RENAME") else {
+        return;
+    };
+    let Some((index, marker)) = value.to_str().and_then(|value| value.split_once(':')) else {
+        return;
+    };
+    if index.parse() != Ok(position) || File::create(marker).is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while interrupt.received().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn pause_before_rename(_position: usize, _interrupt: &Interrupt) {}
 
 fn remove_all<'a>(paths: impl Iterator<Item = &'a PathBuf>) {
     for path in paths {
@@ -444,6 +522,97 @@ mod tests {
         write_files(&out, &[item("a", &name, &value)]).unwrap();
 
         assert_eq!(fs::read(out.join(&name)).unwrap(), b"x");
+    }
+
+    /// Lists every entry under `folder`, relative, with its content (empty for folders).
+    fn listing(folder: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut entries = Vec::new();
+        let mut pending = vec![folder.to_owned()];
+        while let Some(current) = pending.pop() {
+            for entry in fs::read_dir(&current).unwrap() {
+                let path = entry.unwrap().path();
+                let relative = path.strip_prefix(folder).unwrap().to_owned();
+                if path.is_dir() {
+                    pending.push(path);
+                    entries.push((relative, Vec::new()));
+                } else {
+                    entries.push((relative, fs::read(&path).unwrap()));
+                }
+            }
+        }
+        entries.sort();
+        entries
+    }
+
+    #[test]
+    fn signal_at_any_step_restores_folder() {
+        let old = SecretBytes::from_slice(b"old");
+        let new = SecretBytes::from_slice(b"new");
+        // Two checks before staging, two before renaming, and the final one.
+        for step in 0..5 {
+            let root = tempfile::tempdir().unwrap();
+            let out = root.path().join("out");
+            write_files(&out, &[item("a", "a", &old)]).unwrap();
+            let before = listing(&out);
+            let interrupt = Interrupt::default();
+            interrupt.signal_at_step(step, super::super::Signal::Terminate);
+
+            let items = [item("a", "a", &new), item("b", "sub/b", &new)];
+            let error = write_files_interruptible(&out, &items, &interrupt).unwrap_err();
+
+            assert!(
+                matches!(error, DeliverError::Interrupted { .. }),
+                "step {step}: {error}"
+            );
+            assert_eq!(error.exit_code(), 143, "step {step}");
+            assert_eq!(listing(&out), before, "step {step}");
+        }
+    }
+
+    #[test]
+    fn signal_after_delivery_changes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let value = SecretBytes::from_slice(b"x");
+        let interrupt = Interrupt::default();
+
+        write_files_interruptible(&out, &[item("a", "a", &value)], &interrupt).unwrap();
+
+        let (action, _guard) = interrupt.on_signal(super::super::Signal::Interrupt);
+        assert_eq!(action, super::super::interrupt::SignalAction::Ignore);
+        assert_eq!(fs::read(out.join("a")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn removes_stale_staged_file_before_staging() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let value = SecretBytes::from_slice(b"x");
+        write_files(&out, &[item("a", "sub/a", &value)]).unwrap();
+        // Process ids stay below 2^22 on Linux, so this one never runs.
+        let stale = out.join("sub/.enclave-broker-4194305-0.tmp");
+        fs::write(&stale, b"left by a killed run").unwrap();
+
+        write_files(&out, &[item("a", "sub/a", &value)]).unwrap();
+
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn delivers_over_stale_file_with_own_process_id() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let value = SecretBytes::from_slice(b"x");
+        write_files(&out, &[item("a", "a", &value)]).unwrap();
+        // A killed process with this process's id (a restarted container) left the name
+        // this delivery stages under.
+        let stale = out.join(stale::staged_name(std::process::id(), 0));
+        fs::write(&stale, b"left by a killed run").unwrap();
+
+        write_files(&out, &[item("a", "a", &value)]).unwrap();
+
+        assert!(!stale.exists());
+        assert_eq!(fs::read(out.join("a")).unwrap(), b"x");
     }
 
     #[test]

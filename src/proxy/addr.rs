@@ -100,6 +100,34 @@ impl Upstream {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Returns whether connecting to this upstream reaches a TCP listener bound to `listen`,
+    /// as far as the configuration alone can tell. That is the case for the same address and
+    /// port, and for the same port on a listener bound to every address (`0.0.0.0` or `::`)
+    /// when the upstream is a loopback or unspecified address. `localhost` counts as a
+    /// loopback address.
+    ///
+    /// NOTE: other DNS names are not resolved here, and neither are the machine's own
+    /// non-loopback addresses known, so an upstream that reaches a listener through them is
+    /// not detected.
+    pub(crate) fn reaches_listener(&self, listen: SocketAddr) -> bool {
+        if self.port != listen.port() {
+            return false;
+        }
+        let is_local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+        match &self.host {
+            UpstreamHost::Ip(ip) => {
+                *ip == listen.ip() || (listen.ip().is_unspecified() && is_local(*ip))
+            }
+            UpstreamHost::Name(name) => {
+                let is_localhost = name
+                    .strip_suffix('.')
+                    .unwrap_or(name)
+                    .eq_ignore_ascii_case("localhost");
+                is_localhost && is_local(listen.ip())
+            }
+        }
+    }
 }
 
 impl FromStr for Upstream {

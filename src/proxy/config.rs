@@ -16,9 +16,13 @@
 //! ```
 //!
 //! Durations are strings of a whole number and a unit: `ms`, `s`, `m` or `h` ("250ms", "30s",
-//! "5m", "1h"). Limits must be greater than zero. Unknown fields are errors.
+//! "5m", "1h"). Limits must be greater than zero, and a route's `max_connections` must not be
+//! above the top-level one (1024 when not set), which is rejected rather than warned about.
+//! A route whose upstream is one of the proxy's own TCP listeners is rejected, because it
+//! would relay into itself. Unknown fields are errors.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -110,6 +114,7 @@ impl ProxyConfig {
     /// when no problem was recorded, since invalid routes are left out of it.
     fn from_raw(raw: RawConfig, problems: &mut Problems) -> Self {
         let top = Location::Top;
+        let raw_max_connections_set = raw.max_connections.is_some();
 
         // Top-level limits, which are also the defaults of each route's timeouts.
         let max_connections = limit(&top, "max_connections", raw.max_connections, problems)
@@ -160,6 +165,11 @@ impl ProxyConfig {
             }
         }
 
+        check_loops(&routes, problems);
+        for route in &routes {
+            check_route_limit(route, max_connections, raw_max_connections_set, problems);
+        }
+
         ProxyConfig {
             routes,
             max_connections,
@@ -186,6 +196,61 @@ impl ProxyConfig {
     /// resolver does not return DNS TTLs, so this interval replaces them.
     pub fn dns_refresh_interval(&self) -> Duration {
         self.dns_refresh_interval
+    }
+}
+
+/// Rejects every route whose upstream is one of the proxy's own TCP listeners: each
+/// connection would be relayed back into the proxy, again and again, until the connection
+/// limit is used up.
+fn check_loops(routes: &[RouteConfig], problems: &mut Problems) {
+    let listeners: Vec<(usize, SocketAddr)> = routes
+        .iter()
+        .filter_map(|route| match route.listen {
+            ListenAddr::Tcp(addr) if addr.port() != 0 => Some((route.index, addr)),
+            _ => None,
+        })
+        .collect();
+    for route in routes {
+        let own = listeners
+            .iter()
+            .find(|(_, addr)| route.upstream.reaches_listener(*addr));
+        if let Some((listener_route, addr)) = own {
+            problems.push(
+                &route.location(),
+                "upstream",
+                format!(
+                    "\"{}\" is the proxy's own listener tcp:{addr} (route[{listener_route}]), \
+                     so connections would loop back into the proxy until max_connections is \
+                     used up; set the upstream to the real destination",
+                    route.upstream
+                ),
+            );
+        }
+    }
+}
+
+/// Rejects a route limit above the top-level one: the top-level limit caps all routes
+/// together, so the route could never reach its own.
+fn check_route_limit(
+    route: &RouteConfig,
+    top_level: u32,
+    top_level_set: bool,
+    problems: &mut Problems,
+) {
+    let Some(limit) = route.max_connections else {
+        return;
+    };
+    if limit > top_level {
+        let origin = if top_level_set { "" } else { ", the default" };
+        problems.push(
+            &route.location(),
+            "max_connections",
+            format!(
+                "invalid value {limit}: above the top-level max_connections ({top_level}{origin}), \
+                 which caps all routes together; lower the route's value or raise the \
+                 top-level one"
+            ),
+        );
     }
 }
 

@@ -2,7 +2,8 @@
 //! (standard or URL-safe alphabet, padded or not) and hex. The text forms may contain spaces
 //! and line breaks, as `base64` and `xxd -p` wrap their output.
 //!
-//! Detection, in this order:
+//! Detection, in this order, after a leading UTF-8 byte order mark (EF BB BF, which some
+//! Windows editors and PowerShell write) and the whitespace around it are removed:
 //!
 //! 1. input with any byte that is neither printable ASCII nor ASCII whitespace is raw CBOR and
 //!    is passed on unchanged (a COSE_Sign1 starts with 0x84, or 0xD2 when tagged, neither of
@@ -107,6 +108,7 @@ pub fn read_bounded(reader: impl Read) -> Result<Vec<u8>, ReportInputError> {
 
 /// Detects the encoding of `input` as the module documentation describes and decodes it.
 pub fn decode_report(input: &[u8]) -> Result<DecodedReport, ReportInputError> {
+    let input = strip_byte_order_mark(input);
     if input.is_empty() {
         return Err(ReportInputError::Empty);
     }
@@ -137,6 +139,23 @@ pub fn decode_report(input: &[u8]) -> Result<DecodedReport, ReportInputError> {
         return decode_hex(digits);
     }
     decode_base64(input, &compact)
+}
+
+/// UTF-8 encoding of U+FEFF, the byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Removes a UTF-8 byte order mark at the start of `input`, with any ASCII whitespace before
+/// and after it. Input without one is returned unchanged, since raw CBOR may start with any
+/// byte. Positions in later messages then count from the first byte after the mark.
+fn strip_byte_order_mark(input: &[u8]) -> &[u8] {
+    let start = input
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .unwrap_or(input.len());
+    match input[start..].strip_prefix(UTF8_BOM) {
+        Some(rest) => rest.trim_ascii_start(),
+        None => input,
+    }
 }
 
 fn decode_hex(digits: &[u8]) -> Result<DecodedReport, ReportInputError> {
@@ -205,6 +224,34 @@ mod tests {
 
     fn decoded(input: &[u8]) -> DecodedReport {
         decode_report(input).unwrap()
+    }
+
+    #[test]
+    fn strips_byte_order_mark_before_base64() {
+        let base64 = STANDARD_PAD_INDIFFERENT.encode(SIGN1_START);
+        for input in [
+            format!("\u{feff}{base64}\r\n"),
+            format!(" \n\u{feff} {base64}"),
+        ] {
+            let report = decoded(input.as_bytes());
+            assert_eq!(report.encoding, InputEncoding::Base64, "input {input:?}");
+            assert_eq!(report.bytes, SIGN1_START, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn strips_byte_order_mark_before_hex() {
+        let report = decoded("\u{feff}8444a1013822a0\n".as_bytes());
+        assert_eq!(report.encoding, InputEncoding::Hex);
+        assert_eq!(report.bytes, SIGN1_START);
+    }
+
+    #[test]
+    fn rejects_byte_order_mark_alone_as_empty() {
+        assert_eq!(
+            decode_report("\u{feff}\n".as_bytes()),
+            Err(ReportInputError::Empty)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use enclave_broker::attestation::document::MAX_OPTIONAL_FIELD_LEN;
 use enclave_broker::attestation::pcr::{PcrIndex, PcrValue};
-use enclave_broker::attestation::verify::TrustRoot;
+use enclave_broker::attestation::verify::{MAX_SKEW, TrustRoot};
 use enclave_broker::policy::{KeyRule, ReleasePolicy, TrustRootSpec};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -61,7 +61,7 @@ impl Settings {
         let expected_pcrs = parse_pcr_flags(&args.pcrs)
             .map_err(|failure| Rejection::usage(failure.error.to_string()))?;
         let time = parse_time(&args.at)?;
-        let skew = parse_duration("--skew", &args.skew)?;
+        let skew = parse_skew(&args.skew)?;
         let flag_max_age = args
             .max_age
             .as_deref()
@@ -160,6 +160,21 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, Rejection> {
         .and_then(|number| number.checked_mul(seconds_per_unit))
         .ok_or_else(|| invalid("too large"))?;
     Ok(Duration::from_secs(seconds))
+}
+
+/// Parses `--skew` and rejects values above [`MAX_SKEW`], because the skew widens every
+/// certificate's validity: a large one would make an expired chain valid.
+fn parse_skew(text: &str) -> Result<Duration, Rejection> {
+    let skew = parse_duration("--skew", text)?;
+    if skew > MAX_SKEW {
+        return Err(Rejection::usage(format!(
+            "--skew {}: the limit is {}s (1h), because the skew extends every certificate's \
+             validity period; fix the clock instead of raising the skew",
+            quoted(text),
+            MAX_SKEW.as_secs()
+        )));
+    }
+    Ok(skew)
 }
 
 /// Parses `--nonce`: 1 to 1024 bytes in hex.
