@@ -796,6 +796,57 @@ fn reports_unreadable_ciphertext_file_at_its_path() {
     );
 }
 
+fn make_fifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+}
+
+#[test]
+fn rejects_fifo_ciphertext_file_without_opening_it() {
+    let folder = Folder::new();
+    make_fifo(&folder.path().join("secrets/fifo.kms"));
+    let mut policy = base_policy();
+    policy["secrets"][0]["ciphertext_file"] = json!("secrets/fifo.kms");
+    // A blocking open or read would hang here; the check runs on the metadata first.
+    let problems = folder.problems(&policy);
+    assert_single_problem(
+        &problems,
+        "secrets[0].ciphertext_file",
+        "is a FIFO (named pipe), which can block a reader forever, not a regular file",
+    );
+}
+
+#[test]
+fn rejects_fifo_dev_root_pem() {
+    let folder = Folder::new();
+    make_fifo(&folder.path().join("sim/fifo.pem"));
+    let mut policy = base_policy();
+    policy["trust"]["roots"][1]["dev_root_pem"] = json!("sim/fifo.pem");
+    let problems = folder.problems(&policy);
+    assert_single_problem(&problems, "trust.roots[1].dev_root_pem", "is a FIFO");
+}
+
+#[test]
+fn rejects_directory_and_device_as_ciphertext_file() {
+    for (file, kind) in [
+        ("secrets", "is a directory"),
+        ("/dev/zero", "is a character device"),
+    ] {
+        let mut policy = base_policy();
+        policy["secrets"][0]["ciphertext_file"] = json!(file);
+        let problems = Folder::new().problems(&policy);
+        assert_single_problem(&problems, "secrets[0].ciphertext_file", kind);
+    }
+}
+
+#[test]
+fn load_rejects_fifo_policy_file() {
+    let folder = Folder::new();
+    let path = folder.path().join("policy.json");
+    make_fifo(&path);
+    let error = ReleasePolicy::load(&path).unwrap_err();
+    assert!(error.to_string().contains("is a FIFO"), "{error}");
+}
+
 #[test]
 fn rejects_empty_ciphertext_file() {
     let folder = Folder::new();
