@@ -26,6 +26,17 @@ pub fn run(command: PolicyCommand) -> Result<(), Failure> {
 
 fn check(file: &Path) -> Result<(), Failure> {
     let policy = ReleasePolicy::load(file).map_err(|error| Failure::new(2, error))?;
+    // `fetch` and `exec` log the same warning for the rules they use.
+    for (name, rule) in policy.keys() {
+        if !rule.is_key_arn() {
+            eprintln!(
+                "enclave-broker: warning: key rule {name}: key_id {:?} names an alias or key \
+                 id, not a key ARN, so the key in KMS's answer cannot be checked; use \
+                 arn:aws:kms:REGION:ACCOUNT:key/KEY_ID",
+                rule.key_id()
+            );
+        }
+    }
     println!(
         "{}: valid ({} key rules, {} secrets)",
         file.display(),
