@@ -41,7 +41,7 @@ pub use ciphertext::MAX_CIPHERTEXT_LEN;
 pub use delivery::{InvalidRelativePath, RelativePath, is_env_name};
 pub use error::{PolicyError, Problem};
 pub use evaluate::{Decision, Denial, DenialReason, EntryComparison, PcrMismatch, evaluate};
-pub use key_rule::{AllowEntry, DEBUG_MODE_ZERO_PCRS, DEFAULT_MAX_AGE, KeyRule};
+pub use key_rule::{AllowEntry, DEBUG_MODE_ZERO_PCRS, DEFAULT_MAX_AGE, IMAGE_PCRS, KeyRule};
 pub use key_rules::{key_rules_from_str, load_key_rules};
 pub use secret_spec::SecretSpec;
 pub use trust::{AWS_NITRO_ENCLAVES_G1, TrustRootSpec};
@@ -197,14 +197,18 @@ fn resolve_file_path(text: &str, base_dir: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// Reads a file named by the policy. With `limit`, reads at most one byte more than `limit`,
+/// Reads a file named by the policy, which must be a regular file: a FIFO or device named in
+/// a policy would block or never end. With `limit`, reads at most one byte more than `limit`,
 /// so an oversized file is detected without reading all of it.
 fn read_file(path: &Path, limit: Option<usize>) -> Result<Vec<u8>, String> {
     let failed = |error: std::io::Error| format!("failed to read {}: {error}", path.display());
     let Some(limit) = limit else {
-        return crate::file_input::read_limited(path, crate::file_input::MAX_SMALL_FILE_LEN)
-            .map_err(failed);
+        return crate::file_input::read_regular_limited(
+            path,
+            crate::file_input::MAX_SMALL_FILE_LEN,
+        )
+        .map_err(failed);
     };
     // usize to u64 widens on every platform Rust supports, so `as` cannot truncate here.
-    crate::file_input::read_prefix(path, limit as u64 + 1).map_err(failed)
+    crate::file_input::read_regular_prefix(path, limit as u64 + 1).map_err(failed)
 }

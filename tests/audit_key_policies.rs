@@ -105,6 +105,18 @@ fn each_bypass_class_gives_exactly_its_finding() {
         ("pcr-all-zero", "all-zero-pcr", 0, "EnclaveDecrypt"),
         ("pcr-wildcard", "pcr-wildcard", 0, "EnclaveDecrypt"),
         ("pcr-uppercase", "pcr-value-case", 0, "EnclaveDecrypt"),
+        (
+            "plaintext-deny-other-key",
+            "plaintext-without-attestation",
+            0,
+            "DecryptAnywhere",
+        ),
+        (
+            "plaintext-deny-notresource",
+            "plaintext-without-attestation",
+            0,
+            "DecryptAnywhere",
+        ),
     ];
     for (name, id, index, sid) in cases {
         let findings = audit_fixture(&format!("findings/{name}.json"));
@@ -388,4 +400,101 @@ fn rejects_attestation_condition_on_encrypt() {
         "{}",
         findings[0].message
     );
+}
+
+#[test]
+fn deny_on_other_resource_is_named_as_ignored() {
+    for (name, sid) in [
+        (
+            "plaintext-deny-other-key",
+            "DenyWithoutAttestationOnOtherKey",
+        ),
+        (
+            "plaintext-deny-notresource",
+            "DenyWithoutAttestationNowhere",
+        ),
+    ] {
+        let findings = audit_fixture(&format!("findings/{name}.json"));
+        let expected = format!(
+            "(Statement[1] (Sid {sid:?}) would, but only a Deny with \"Resource\": \"*\" and \
+             no NotResource is certain to apply to this key)"
+        );
+        assert!(
+            findings[0].message.ends_with(&expected),
+            "{name}: {}",
+            findings[0].message
+        );
+    }
+}
+
+#[test]
+fn deny_without_resource_does_not_cover() {
+    let text = r#"{"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
+         "Condition": {"Null": {"kms:RecipientAttestation:ImageSha384": "true"}}}]}"#;
+    let findings = audit(&KeyPolicyDocument::parse(text).unwrap());
+    assert_eq!(
+        summary(&findings),
+        [("plaintext-without-attestation", 0, None)]
+    );
+}
+
+#[test]
+fn rejects_statement_with_resource_and_not_resource() {
+    let text = r#"{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
+        "Resource": "*", "NotResource": "*"}]}"#;
+    let error = KeyPolicyDocument::parse(text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "Statement[0]: a statement may have Resource or NotResource, not both"
+    );
+}
+
+#[test]
+fn rejects_duplicate_effect_with_exit_two() {
+    let path = fixture("invalid/duplicate-effect.json");
+    let output = broker(&["policy", "audit", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("duplicate key at Statement[0].Effect;"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rejects_duplicate_key_in_get_key_policy_output() {
+    let inner = std::fs::read_to_string(fixture("invalid/duplicate-effect.json")).unwrap();
+    let wrapped = serde_json::json!({"Policy": inner, "PolicyName": "default"}).to_string();
+    let output = broker(&["policy", "audit", "-"], Some(wrapped.as_bytes()));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("duplicate key at Policy (the JSON string) Statement[0].Effect;"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rejects_duplicate_top_level_key() {
+    let text = r#"{"Statement": [], "Statement": [{"Effect": "Allow", "Principal": "*",
+        "Action": "kms:Decrypt", "Resource": "*"}]}"#;
+    let error = KeyPolicyDocument::parse(text).unwrap_err();
+    assert!(
+        error.to_string().starts_with("duplicate key at Statement;"),
+        "{error}"
+    );
+}
+
+#[test]
+fn rejects_fifo_key_policy_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("key-policy.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let output = broker(&["policy", "audit", fifo.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is a FIFO (named pipe)"), "{stderr}");
 }

@@ -288,6 +288,75 @@ fn refuses_debug_mode_pcr_values() {
 }
 
 #[test]
+fn rejects_all_zero_pcr8_in_key_policy() {
+    let zero = "0".repeat(96);
+    let image = "ab".repeat(48);
+    let text = format!(
+        r#"{{"keys": {{"dev": {{"key_id": "alias/dev", "allow_debug": true,
+            "allow": [{{"pcrs": {{"0": "{image}", "8": "{zero}"}}}}]}}}}, "secrets": []}}"#
+    );
+    let rules = key_rules_from_str(&text).unwrap();
+    let principals = KeyPolicyPrincipals {
+        principal: PrincipalArn::parse(PRINCIPAL).unwrap(),
+        admins: Vec::new(),
+        deployers: Vec::new(),
+    };
+    assert_eq!(
+        render_key_policy("dev", &rules["dev"], &principals),
+        Err(KeyPolicyError::ZeroSigningCertificatePcr {
+            rule: "dev".to_owned(),
+            entry: 0,
+        })
+    );
+}
+
+#[test]
+fn rejects_principal_listed_as_admin() {
+    let rules =
+        key_rules_from_str(&std::fs::read_to_string(repo_path("policies/example.json")).unwrap())
+            .unwrap();
+    let session = "arn:aws:sts::111122223333:assumed-role/enclave-parent/i-0123456789abcdef0";
+    let principals = KeyPolicyPrincipals {
+        principal: PrincipalArn::parse(PRINCIPAL).unwrap(),
+        admins: vec![PrincipalArn::parse(session).unwrap()],
+        deployers: Vec::new(),
+    };
+    assert_eq!(
+        render_key_policy("app", &rules["app"], &principals),
+        Err(KeyPolicyError::PrincipalIsAdmin {
+            principal: PRINCIPAL.to_owned(),
+            admin: session.to_owned(),
+        })
+    );
+}
+
+#[test]
+fn cli_rejects_unpinned_and_zero_pcr8_like_terraform() {
+    for (file, key, fragment) in [
+        (
+            "unpinned.json",
+            "parent-only",
+            "keys.parent-only.allow[0]: pins no enclave image",
+        ),
+        ("zero-pcr8.json", "unsigned", "PCR8 is all zeros"),
+    ] {
+        let policy = repo_path(&format!("tests/fixtures/key-policies/release/{file}"));
+        let output = broker(&[
+            "policy",
+            "kms-key-policy",
+            policy.to_str().unwrap(),
+            "--key",
+            key,
+            "--principal",
+            PRINCIPAL,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{file}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(fragment), "{file}: {stderr}");
+    }
+}
+
+#[test]
 fn cli_rejects_unknown_key_rule() {
     let policy = repo_path("policies/example.json");
     let output = broker(&[

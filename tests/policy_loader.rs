@@ -402,10 +402,129 @@ fn accepts_all_zero_pcr0_with_allow_debug() {
 }
 
 #[test]
+fn rejects_zero_debug_pcrs_beside_pcr8() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow"][0]["pcrs"] =
+        json!({ "0": pcr("00"), "1": pcr("00"), "2": pcr("00"), "8": pcr("88") });
+    let problems = Folder::new().problems(&policy);
+    let paths: Vec<&str> = problems.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "keys.app.allow[0].pcrs.0",
+            "keys.app.allow[0].pcrs.1",
+            "keys.app.allow[0].pcrs.2"
+        ]
+    );
+}
+
+#[test]
 fn accepts_all_zero_pcr_outside_debug_set() {
     let mut policy = minimal_policy();
     policy["keys"]["app"]["allow"][0]["pcrs"]["3"] = json!(pcr("00"));
     assert!(Folder::new().load(&policy).is_ok());
+}
+
+// ---- Image pinning ----
+
+#[test]
+fn rejects_entry_pinning_only_pcr5() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow"][0]["pcrs"] = json!({ "5": pcr("00") });
+    let problems = Folder::new().problems(&policy);
+    assert_single_problem(
+        &problems,
+        "keys.app.allow[0]",
+        "pins no enclave image (it lists only PCR5)",
+    );
+    assert!(
+        problems[0]
+            .1
+            .contains("Add PCR0 (image), PCR2 (application) or a non-zero PCR8"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn rejects_entry_pinning_only_parent_pcrs() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow"] = json!([
+        { "pcrs": { "0": pcr("aa") } },
+        { "pcrs": { "3": pcr("33"), "4": pcr("44") } },
+        { "pcrs": { "1": pcr("11") } }
+    ]);
+    let problems = Folder::new().problems(&policy);
+    let paths: Vec<&str> = problems.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(paths, ["keys.app.allow[1]", "keys.app.allow[2]"]);
+    assert!(
+        problems[0].1.contains("(it lists only PCR3, PCR4)"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn accepts_each_image_pcr_alone() {
+    for index in ["0", "2", "8"] {
+        let mut policy = minimal_policy();
+        policy["keys"]["app"]["allow"][0]["pcrs"] = json!({ index: pcr("ab") });
+        assert!(Folder::new().load(&policy).is_ok(), "PCR{index}");
+    }
+}
+
+#[test]
+fn accepts_baked_policy_pinning_pcr1_and_pcr8() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow"][0]["pcrs"] = json!({ "1": pcr("11"), "8": pcr("88") });
+    assert!(Folder::new().load(&policy).is_ok());
+}
+
+#[test]
+fn rejects_all_zero_pcr8_without_allow_debug() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow"][0]["pcrs"]["8"] = json!(pcr("00"));
+    let problems = Folder::new().problems(&policy);
+    assert_single_problem(
+        &problems,
+        "keys.app.allow[0].pcrs.8",
+        "all-zero PCR8 is what unsigned images and debug-mode enclaves report",
+    );
+}
+
+#[test]
+fn rejects_zero_pcr8_as_only_pin() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow_debug"] = json!(true);
+    policy["keys"]["app"]["allow"][0]["pcrs"] = json!({ "4": pcr("44"), "8": pcr("00") });
+    let problems = Folder::new().problems(&policy);
+    assert_single_problem(&problems, "keys.app.allow[0]", "pins no enclave image");
+}
+
+#[test]
+fn accepts_debug_zero_pcr8_beside_pcr0() {
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow_debug"] = json!(true);
+    policy["keys"]["app"]["allow"][0]["pcrs"]["8"] = json!(pcr("00"));
+    assert!(Folder::new().load(&policy).is_ok());
+}
+
+#[test]
+fn reports_invalid_image_pcr_once() {
+    // The invalid PCR0 is the only problem: the entry is not also reported as unpinned.
+    let mut policy = minimal_policy();
+    policy["keys"]["app"]["allow"][0]["pcrs"] = json!({ "0": "000000", "4": pcr("44") });
+    let problems = Folder::new().problems(&policy);
+    assert_single_problem(&problems, "keys.app.allow[0].pcrs.0", "invalid PCR0 value");
+}
+
+#[test]
+fn image_pin_rule_applies_to_key_rules_loader() {
+    let text = json!({
+        "keys": { "app": { "key_id": KEY_ARN, "allow": [ { "pcrs": { "3": pcr("33") } } ] } }
+    })
+    .to_string();
+    let error = enclave_broker::policy::key_rules_from_str(&text).unwrap_err();
+    assert_eq!(error.problems().len(), 1, "{error}");
+    assert_eq!(error.problems()[0].path, "keys.app.allow[0]");
 }
 
 // ---- Key rules ----
@@ -794,6 +913,57 @@ fn reports_unreadable_ciphertext_file_at_its_path() {
         problems[0].1.contains("secrets/missing.kms"),
         "{problems:?}"
     );
+}
+
+fn make_fifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+}
+
+#[test]
+fn rejects_fifo_ciphertext_file_without_opening_it() {
+    let folder = Folder::new();
+    make_fifo(&folder.path().join("secrets/fifo.kms"));
+    let mut policy = base_policy();
+    policy["secrets"][0]["ciphertext_file"] = json!("secrets/fifo.kms");
+    // A blocking open or read would hang here; the check runs on the metadata first.
+    let problems = folder.problems(&policy);
+    assert_single_problem(
+        &problems,
+        "secrets[0].ciphertext_file",
+        "is a FIFO (named pipe), which can block a reader forever, not a regular file",
+    );
+}
+
+#[test]
+fn rejects_fifo_dev_root_pem() {
+    let folder = Folder::new();
+    make_fifo(&folder.path().join("sim/fifo.pem"));
+    let mut policy = base_policy();
+    policy["trust"]["roots"][1]["dev_root_pem"] = json!("sim/fifo.pem");
+    let problems = folder.problems(&policy);
+    assert_single_problem(&problems, "trust.roots[1].dev_root_pem", "is a FIFO");
+}
+
+#[test]
+fn rejects_directory_and_device_as_ciphertext_file() {
+    for (file, kind) in [
+        ("secrets", "is a directory"),
+        ("/dev/zero", "is a character device"),
+    ] {
+        let mut policy = base_policy();
+        policy["secrets"][0]["ciphertext_file"] = json!(file);
+        let problems = Folder::new().problems(&policy);
+        assert_single_problem(&problems, "secrets[0].ciphertext_file", kind);
+    }
+}
+
+#[test]
+fn load_rejects_fifo_policy_file() {
+    let folder = Folder::new();
+    let path = folder.path().join("policy.json");
+    make_fifo(&path);
+    let error = ReleasePolicy::load(&path).unwrap_err();
+    assert!(error.to_string().contains("is a FIFO"), "{error}");
 }
 
 #[test]

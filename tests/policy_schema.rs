@@ -24,8 +24,8 @@ const LOADER_ONLY_CHECKS: &[&str] = &[
     "no file target lies inside another secret's file target",
     "env targets are unique across secrets",
     "secrets[].key names a rule defined under keys",
-    "ciphertext_file is readable and holds 1 to 6144 bytes",
-    "dev_root_pem is readable and contains a PEM certificate",
+    "ciphertext_file is a readable regular file holding 1 to 6144 bytes",
+    "dev_root_pem is a readable regular file containing a PEM certificate",
     "no object repeats a key (serde_json::Value keeps the last one)",
     "base64 has no stray bits after its last byte",
     "max_age_seconds is written without a fraction (JSON Schema counts 300.0 as an integer)",
@@ -52,6 +52,16 @@ fn folder() -> TempDir {
     std::fs::create_dir(dir.path().join("sim")).unwrap();
     std::fs::write(dir.path().join("sim/root.pem"), PEM).unwrap();
     std::fs::write(dir.path().join("sim/not-a-cert.pem"), "hello").unwrap();
+    nix::unistd::mkfifo(
+        &dir.path().join("secrets/fifo.kms"),
+        nix::sys::stat::Mode::S_IRWXU,
+    )
+    .unwrap();
+    nix::unistd::mkfifo(
+        &dir.path().join("sim/fifo.pem"),
+        nix::sys::stat::Mode::S_IRWXU,
+    )
+    .unwrap();
     dir
 }
 
@@ -127,6 +137,25 @@ fn valid_documents() -> Vec<(&'static str, Value)> {
         (
             "all-zero PCR3",
             with(|p| p["keys"]["app"]["allow"][0]["pcrs"]["3"] = json!(pcr("00"))),
+        ),
+        (
+            "PCR2 as the only image PCR",
+            with(|p| {
+                p["keys"]["app"]["allow"][1]["pcrs"] = json!({ "2": pcr("22"), "4": pcr("44") })
+            }),
+        ),
+        (
+            "PCR1 and PCR8, as a baked policy pins",
+            with(|p| {
+                p["keys"]["app"]["allow"][1]["pcrs"] = json!({ "1": pcr("11"), "8": pcr("88") })
+            }),
+        ),
+        (
+            "all-zero PCR8 beside PCR0 with allow_debug",
+            with(|p| {
+                p["keys"]["app"]["allow_debug"] = json!(true);
+                p["keys"]["app"]["allow"][1]["pcrs"]["8"] = json!(pcr("00"));
+            }),
         ),
         (
             "alias ARN",
@@ -395,6 +424,31 @@ fn invalid_documents() -> Vec<(&'static str, Value)> {
             with(|p| p["keys"]["app"]["allow"][0]["pcrs"]["0"] = json!(pcr("00"))),
         ),
         (
+            "entry pinning only PCR5",
+            with(|p| p["keys"]["app"]["allow"][1]["pcrs"] = json!({ "5": pcr("00") })),
+        ),
+        (
+            "entry pinning only parent PCRs",
+            with(|p| {
+                p["keys"]["app"]["allow"][1]["pcrs"] = json!({ "3": pcr("33"), "4": pcr("44") })
+            }),
+        ),
+        (
+            "entry pinning only PCR1",
+            with(|p| p["keys"]["app"]["allow"][1]["pcrs"] = json!({ "1": pcr("11") })),
+        ),
+        (
+            "all-zero PCR8",
+            with(|p| p["keys"]["app"]["allow"][0]["pcrs"]["8"] = json!(pcr("00"))),
+        ),
+        (
+            "all-zero PCR8 as only image PCR with allow_debug",
+            with(|p| {
+                p["keys"]["app"]["allow_debug"] = json!(true);
+                p["keys"]["app"]["allow"][1]["pcrs"] = json!({ "4": pcr("44"), "8": pcr("00") });
+            }),
+        ),
+        (
             "all-zero PCR1",
             with(|p| p["keys"]["app"]["allow"][0]["pcrs"]["1"] = json!(pcr("00"))),
         ),
@@ -629,6 +683,18 @@ fn loader_only_documents() -> Vec<(&'static str, String)> {
             ciphertext_file,
             text(with(|p| {
                 p["secrets"][0]["ciphertext_file"] = json!("secrets/large.kms")
+            })),
+        ),
+        (
+            ciphertext_file,
+            text(with(|p| {
+                p["secrets"][0]["ciphertext_file"] = json!("secrets/fifo.kms")
+            })),
+        ),
+        (
+            dev_root,
+            text(with(|p| {
+                p["trust"]["roots"][1]["dev_root_pem"] = json!("sim/fifo.pem")
             })),
         ),
         (

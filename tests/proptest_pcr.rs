@@ -119,8 +119,11 @@ proptest! {
         index in 0u8..=31,
     ) {
         let text = hex_with_case(&bytes, &upper);
+        // PCR2 pins the image when `index` does not, as the loader requires.
+        let image_pin = if index == 2 { "0" } else { "2" };
         let document = json!({
-            "keys": { "app": { "key_id": "alias/app", "allow": [ { "pcrs": { index.to_string(): text } } ] } },
+            "keys": { "app": { "key_id": "alias/app", "allow": [ { "pcrs": {
+                index.to_string(): text, image_pin: "ab".repeat(48) } } ] } },
             "secrets": [ { "name": "db", "key": "app", "ciphertext": "AQID", "env": "DB" } ],
         });
 

@@ -44,9 +44,18 @@ fn document_pcrs(pcrs: &Pcrs) -> BTreeMap<PcrIndex, PcrValue> {
         .collect()
 }
 
-/// Generates one allow entry: 1 to 8 PCRs with random values.
+/// Generates one allow entry: 1 to 8 PCRs with random values, one of them PCR0, PCR2 or
+/// PCR8, since the loader rejects entries that pin no image.
 fn allow_entry() -> impl Strategy<Value = Pcrs> {
-    proptest::collection::btree_map(0u8..=31, any::<[u8; 48]>(), 1..=8)
+    (
+        proptest::collection::btree_map(0u8..=31, any::<[u8; 48]>(), 0..=7),
+        proptest::sample::select(vec![0u8, 2, 8]),
+        any::<[u8; 48]>(),
+    )
+        .prop_map(|(mut pcrs, image_index, image_value)| {
+            pcrs.insert(image_index, image_value);
+            pcrs
+        })
 }
 
 /// A change to one listed PCR of a document.

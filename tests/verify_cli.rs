@@ -429,7 +429,13 @@ fn policy_rule_allows_and_denies() {
 #[test]
 fn policy_denies_debug_mode_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
-    let pcrs = BTreeMap::from([("3".to_owned(), pcr_hex(DEBUG_DOC, 3))]);
+    // Every allow entry must pin an image PCR, and an all-zero PCR0 loads only with
+    // allow_debug, so the rule without allow_debug pins some other PCR0: the debug-mode
+    // check comes before any PCR comparison.
+    let pcrs = BTreeMap::from([
+        ("0".to_owned(), "ab".repeat(48)),
+        ("3".to_owned(), pcr_hex(DEBUG_DOC, 3)),
+    ]);
     let policy = write_policy(dir.path(), &pcrs, json!({}));
     let run = verify_json(
         DEBUG_DOC,
@@ -438,6 +444,10 @@ fn policy_denies_debug_mode_unless_allowed() {
     assert_eq!(run.code, 1);
     assert_eq!(run.rule(), "policy.debug_mode");
 
+    let pcrs = BTreeMap::from([
+        ("0".to_owned(), pcr_hex(DEBUG_DOC, 0)),
+        ("3".to_owned(), pcr_hex(DEBUG_DOC, 3)),
+    ]);
     let policy = write_policy(dir.path(), &pcrs, json!({ "allow_debug": true }));
     let run = verify_json(
         DEBUG_DOC,

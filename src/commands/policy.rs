@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use enclave_broker::file_input;
 use enclave_broker::policy::audit::{self, KeyPolicyDocument, MAX_KEY_POLICY_LEN};
 use enclave_broker::policy::key_policy::{KeyPolicyPrincipals, PrincipalArn, render_key_policy};
 use enclave_broker::policy::set_pcrs::{BuildMeasurements, set_pcrs_file};
@@ -25,6 +26,17 @@ pub fn run(command: PolicyCommand) -> Result<(), Failure> {
 
 fn check(file: &Path) -> Result<(), Failure> {
     let policy = ReleasePolicy::load(file).map_err(|error| Failure::new(2, error))?;
+    // `fetch` and `exec` log the same warning for the rules they use.
+    for (name, rule) in policy.keys() {
+        if !rule.is_key_arn() {
+            eprintln!(
+                "enclave-broker: warning: key rule {name}: key_id {:?} names an alias or key \
+                 id, not a key ARN, so the key in KMS's answer cannot be checked; use \
+                 arn:aws:kms:REGION:ACCOUNT:key/KEY_ID",
+                rule.key_id()
+            );
+        }
+    }
     println!(
         "{}: valid ({} key rules, {} secrets)",
         file.display(),
@@ -178,24 +190,25 @@ fn set_pcrs(args: SetPcrsArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Reads a file, or stdin for `-`, up to `limit` bytes, as UTF-8.
+/// Reads a file, or stdin for `-`, up to `limit` bytes, as UTF-8. A file path may name a
+/// regular file or a pipe the shell opened (`/dev/stdin`, `/dev/fd/N`). Other FIFOs and
+/// devices are rejected rather than read, because they could block or never end.
 fn read_input(name: &str, limit: usize) -> Result<String, Failure> {
     let failed =
         |error: std::io::Error| Failure::new(2, anyhow::anyhow!("failed to read {name}: {error}"));
-    let mut bytes = Vec::new();
     // usize to u64 widens on every platform Rust supports.
     let cap = limit as u64 + 1;
-    if name == "-" {
+    let bytes = if name == "-" {
+        let mut bytes = Vec::new();
         std::io::stdin()
             .lock()
             .take(cap)
             .read_to_end(&mut bytes)
             .map_err(failed)?;
+        bytes
     } else {
-        std::fs::File::open(name)
-            .and_then(|file| file.take(cap).read_to_end(&mut bytes))
-            .map_err(failed)?;
-    }
+        file_input::read_prefix(Path::new(name), cap).map_err(failed)?
+    };
     if bytes.len() > limit {
         return Err(Failure::usage(format!(
             "{name}: larger than the limit of {limit} bytes"

@@ -6,7 +6,9 @@
 //! Each [`FindingKind`] has a stable id for machines.
 //!
 //! Known limits, each on the cautious side. A Deny counts as covering an Allow only when it
-//! applies to `"*"` and has no condition other than `Null` checks (value `true`) on
+//! applies to everyone (`Principal` `"*"`), lists `"*"` under `Resource` (no `NotResource`:
+//! the audit is not given the key's ARN, so a Deny on a named key may be about another key)
+//! and has no condition other than `Null` checks (value `true`) on
 //! `kms:RecipientAttestation:*` keys. Other Deny forms are not analysed, so their Allows are
 //! still reported. Conditions that do not name a
 //! `kms:RecipientAttestation` key (such as `aws:PrincipalArn`) are not evaluated.
@@ -21,7 +23,7 @@ use serde::Serialize;
 
 pub use document::{
     ActionList, AuditInputError, Condition, Effect, KeyPolicyDocument, MAX_KEY_POLICY_LEN,
-    Principals, Statement,
+    Principals, ResourceList, Statement,
 };
 pub use vocabulary::{AttestationKey, KeyClass, MAX_NITRO_TPM_PCR_INDEX, classify_key};
 

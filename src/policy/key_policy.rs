@@ -132,6 +132,31 @@ impl PrincipalArn {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// True when both ARNs name the same IAM identity. IAM role and user names are unique
+    /// within an account regardless of letter case and path, so those are ignored, and an STS
+    /// assumed-role ARN names a session of its role.
+    pub fn same_identity(&self, other: &PrincipalArn) -> bool {
+        self.identity() == other.identity()
+    }
+
+    /// `PARTITION:ACCOUNT:KIND/NAME` in lowercase, where KIND/NAME is `role/NAME`,
+    /// `user/NAME`, `root` or, for other resource types, the resource as written.
+    fn identity(&self) -> String {
+        // `parse` checked that there are six colon-separated parts.
+        let parts: Vec<&str> = self.0.splitn(6, ':').collect();
+        let [_, partition, service, _, account, resource] = parts[..] else {
+            return self.0.to_ascii_lowercase();
+        };
+        let segments: Vec<&str> = resource.split('/').collect();
+        let name = match (service, segments.as_slice()) {
+            ("iam", ["role", .., name]) => format!("role/{name}"),
+            ("iam", ["user", .., name]) => format!("user/{name}"),
+            ("sts", ["assumed-role", role, _session]) => format!("role/{role}"),
+            _ => resource.to_owned(),
+        };
+        format!("{partition}:{account}:{name}").to_ascii_lowercase()
+    }
 }
 
 impl fmt::Display for PrincipalArn {
@@ -172,6 +197,18 @@ pub enum KeyPolicyError {
         entry: usize,
         index: u8,
     },
+    #[error(
+        "key rule {rule:?}, allow entry {entry}: PCR8 is all zeros, which unsigned images and \
+         debug-mode enclaves report; a KMS key policy must pin the signing certificate of a \
+         production image"
+    )]
+    ZeroSigningCertificatePcr { rule: String, entry: usize },
+    #[error(
+        "principal {principal} is also a key administrator (as {admin}); administrators \
+         hold kms:PutKeyPolicy, so the principal could remove the attestation conditions. \
+         Name a separate administrator role"
+    )]
+    PrincipalIsAdmin { principal: String, admin: String },
 }
 
 /// A rendered KMS key policy. Serializes to the JSON document KMS accepts.
@@ -235,6 +272,18 @@ pub fn render_key_policy(
     rule: &KeyRule,
     principals: &KeyPolicyPrincipals,
 ) -> Result<KeyPolicy, KeyPolicyError> {
+    // The principal must not be able to rewrite the conditions that bind it.
+    if let Some(admin) = principals
+        .admins
+        .iter()
+        .find(|admin| admin.same_identity(&principals.principal))
+    {
+        return Err(KeyPolicyError::PrincipalIsAdmin {
+            principal: principals.principal.to_string(),
+            admin: admin.to_string(),
+        });
+    }
+
     let mut statements = Vec::new();
 
     // One Allow per allow entry: any entry's complete PCR set lets the enclave in.
@@ -246,6 +295,12 @@ pub fn render_key_policy(
                     rule: rule_name.to_owned(),
                     entry: entry_index,
                     index: index.get(),
+                });
+            }
+            if index.get() == 8 && value.is_zero() {
+                return Err(KeyPolicyError::ZeroSigningCertificatePcr {
+                    rule: rule_name.to_owned(),
+                    entry: entry_index,
                 });
             }
             keys.insert(pcr_condition_key(index.get()), value.to_hex());
@@ -374,6 +429,29 @@ mod tests {
             "arn:gcp:iam::111122223333:role/parent",
         ] {
             assert!(PrincipalArn::parse(arn).is_err(), "{arn}");
+        }
+    }
+
+    #[test]
+    fn same_identity_ignores_case_path_and_session() {
+        let parent = PrincipalArn::parse("arn:aws:iam::111122223333:role/parent").unwrap();
+        for arn in [
+            "arn:aws:iam::111122223333:role/parent",
+            "arn:aws:iam::111122223333:role/Parent",
+            "arn:aws:iam::111122223333:role/service/parent",
+            "arn:aws:sts::111122223333:assumed-role/parent/i-0123456789abcdef0",
+        ] {
+            let other = PrincipalArn::parse(arn).unwrap();
+            assert!(parent.same_identity(&other), "{arn}");
+        }
+        for arn in [
+            "arn:aws:iam::111122223333:role/parent-admin",
+            "arn:aws:iam::444455556666:role/parent",
+            "arn:aws:iam::111122223333:user/parent",
+            "arn:aws:iam::111122223333:root",
+        ] {
+            let other = PrincipalArn::parse(arn).unwrap();
+            assert!(!parent.same_identity(&other), "{arn}");
         }
     }
 

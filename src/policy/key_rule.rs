@@ -15,6 +15,17 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 /// image), PCR1 (kernel and boot ramfs) and PCR2 (application).
 pub const DEBUG_MODE_ZERO_PCRS: [u8; 3] = [0, 1, 2];
 
+/// PCRs that identify the enclave image: PCR0 (the whole image), PCR2 (the application) and
+/// PCR8 (the certificate that signed the image). Every allow entry must list one of them,
+/// because the others match many images. PCR1 (kernel and boot ramfs) is the same for every
+/// image built with one `nitro-cli` release. PCR3 and PCR4 measure the parent instance's IAM
+/// role and instance ID.
+pub const IMAGE_PCRS: [u8; 3] = [0, 2, 8];
+
+/// The signing-certificate PCR. Unsigned images and debug-mode enclaves report it as all
+/// zeros, so an all-zero PCR8 identifies no image.
+const SIGNING_CERTIFICATE_PCR: u8 = 8;
+
 const RULE_FIELDS: &[&str] = &["key_id", "allow", "max_age_seconds", "allow_debug"];
 const ALLOW_ENTRY_FIELDS: &[&str] = &["pcrs"];
 
@@ -252,9 +263,11 @@ fn parse_allow_entry(
     }
 
     let mut pcrs = Some(BTreeMap::new());
-    for (index_text, value) in members {
+    let mut pins_image = false;
+    for (index_text, value) in &members {
         let pcr_path = pcrs_path.member(index_text);
         let pcr = parse_pcr(index_text, value, &pcr_path, allow_debug, problems);
+        pins_image |= pins_image_pcr(index_text, pcr.as_ref(), allow_debug);
         match (pcr, &mut pcrs) {
             (Some((index, value)), Some(pcrs)) => {
                 pcrs.insert(index, value);
@@ -262,7 +275,50 @@ fn parse_allow_entry(
             _ => pcrs = None,
         }
     }
+    if !pins_image {
+        problems.push(
+            path,
+            no_image_pin_message(members.iter().map(|(name, _)| name)),
+        );
+        return None;
+    }
     Some(AllowEntry { pcrs: pcrs? })
+}
+
+/// True when the member `index_text` of `pcrs` identifies the image (see [`IMAGE_PCRS`]).
+/// A member whose value was rejected counts as a pin when its index is an image PCR, so that
+/// the entry is not reported twice for one mistake. An all-zero PCR0 or PCR2 (accepted only
+/// with `allow_debug`) pins debug-mode enclaves; an all-zero PCR8 pins nothing.
+fn pins_image_pcr(
+    index_text: &str,
+    parsed: Option<&(PcrIndex, PcrValue)>,
+    allow_debug: Option<bool>,
+) -> bool {
+    let Ok(index) = PcrIndex::parse_decimal(index_text) else {
+        return false;
+    };
+    if !IMAGE_PCRS.contains(&index.get()) {
+        return false;
+    }
+    match parsed {
+        None => true,
+        Some((_, value)) if value.is_zero() => {
+            index.get() != SIGNING_CERTIFICATE_PCR && allow_debug != Some(false)
+        }
+        Some(_) => true,
+    }
+}
+
+fn no_image_pin_message<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let listed: Vec<String> = names.map(|name| format!("PCR{name}")).collect();
+    format!(
+        "pins no enclave image (it lists only {}), so any image with those values would \
+         receive the secrets. Add PCR0 (image), PCR2 (application) or a non-zero PCR8 \
+         (signing certificate); a policy baked into the image pins PCR8. PCR1 is the same \
+         for all images of one nitro-cli release, and PCR3 and PCR4 identify only the parent \
+         instance",
+        listed.join(", ")
+    )
 }
 
 /// Parses one `"INDEX": "HEX"` member of `pcrs`, checking the index and the value separately
@@ -303,6 +359,18 @@ fn parse_pcr(
             format!(
                 "all-zero {label} is what debug-mode enclaves report; set allow_debug: true \
                  on this key rule to allow it (never in production)"
+            ),
+        );
+        return None;
+    }
+    if index.get() == SIGNING_CERTIFICATE_PCR && value.is_zero() && allow_debug == Some(false) {
+        problems.push(
+            path,
+            format!(
+                "all-zero {label} is what unsigned images and debug-mode enclaves report, so \
+                 it pins no signing certificate; give the PCR8 of your signing certificate \
+                 (nitro-cli pcr --signing-certificate cert.pem), or set allow_debug: true on \
+                 this key rule to allow it (never in production)"
             ),
         );
         return None;

@@ -166,11 +166,13 @@ pub fn set_pcrs_file(
     measurements: &BuildMeasurements,
     replace_all: bool,
 ) -> Result<SetPcrsOutcome, SetPcrsError> {
-    let text = crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
-        .map_err(|source| SetPcrsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // The file is replaced by rename, so it must be a regular file, not a pipe.
+    let text =
+        crate::file_input::read_regular_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
+            .map_err(|source| SetPcrsError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
     let mut outcome = set_pcrs_in_text(&text, rule_name, measurements, replace_all)?;
 
     let base_dir = match path.parent() {

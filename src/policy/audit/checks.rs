@@ -89,15 +89,41 @@ fn granted_by(actions: &ActionList, action: &str) -> String {
 }
 
 /// True when some Deny stops every request for `action` that carries no attestation
-/// document: it applies to everyone, covers the action and has no condition other than
-/// `Null` = true on `kms:RecipientAttestation` keys (or no condition at all).
+/// document: it applies to everyone and to `"*"` as resource, covers the action and has no
+/// condition other than `Null` = true on `kms:RecipientAttestation` keys (or no condition at
+/// all).
 fn denied_without_attestation(document: &KeyPolicyDocument, action: &str) -> bool {
-    document.statements.iter().any(|statement| {
-        statement.effect == Effect::Deny
-            && statement.principal == Principals::Everyone
-            && covers(&statement.actions, action)
-            && statement.conditions.iter().all(is_null_attestation_check)
-    })
+    document
+        .statements
+        .iter()
+        .any(|statement| would_deny_without_attestation(statement, action) && covers_key(statement))
+}
+
+/// [`denied_without_attestation`] apart from the resource check.
+fn would_deny_without_attestation(statement: &Statement, action: &str) -> bool {
+    statement.effect == Effect::Deny
+        && statement.principal == Principals::Everyone
+        && covers(&statement.actions, action)
+        && statement.conditions.iter().all(is_null_attestation_check)
+}
+
+fn covers_key(statement: &Statement) -> bool {
+    statement.resources.covers_any_key()
+}
+
+/// Deny statements that would stop requests for `action` without an attestation document if
+/// their `Resource` covered the key, for the message that explains why they do not count.
+fn denies_for_other_resources<'a>(
+    document: &'a KeyPolicyDocument,
+    action: &str,
+) -> Vec<&'a Statement> {
+    document
+        .statements
+        .iter()
+        .filter(|statement| {
+            would_deny_without_attestation(statement, action) && !covers_key(statement)
+        })
+        .collect()
 }
 
 fn is_null_attestation_check(condition: &Condition) -> bool {
@@ -144,16 +170,41 @@ fn check_plaintext(document: &KeyPolicyDocument, statement: &Statement, report: 
         FindingKind::PlaintextWithoutAttestation,
         format!(
             "allows {} to {} (by {}) without a RecipientAttestation condition, and no Deny \
-             stops requests that carry no attestation document",
+             stops requests that carry no attestation document{}",
             exposed.join(", "),
             describe_principals(&statement.principal),
             granted_by(&statement.actions, first),
+            ignored_denies_note(document, first),
         ),
         format!(
             "add StringEqualsIgnoreCase on {IMAGE_SHA384_KEY} to this statement, or a Deny of \
              these actions to \"*\" when {IMAGE_SHA384_KEY} is Null"
         ),
     );
+}
+
+/// Names the Deny statements that do not count only because of their resource, or returns
+/// an empty string when there are none.
+fn ignored_denies_note(document: &KeyPolicyDocument, action: &str) -> String {
+    let ignored = denies_for_other_resources(document, action);
+    if ignored.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = ignored
+        .iter()
+        .map(|statement| {
+            StatementRef {
+                index: statement.index,
+                sid: statement.sid.clone(),
+            }
+            .to_string()
+        })
+        .collect();
+    format!(
+        " ({} would, but only a Deny with \"Resource\": \"*\" and no NotResource is certain \
+         to apply to this key)",
+        names.join(", ")
+    )
 }
 
 fn check_reencrypt(document: &KeyPolicyDocument, statement: &Statement, report: &mut Report) {

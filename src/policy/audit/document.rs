@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::policy::json::{JsonPath, Node};
+
 /// Largest key policy read, in bytes. KMS limits key policies to 32 KiB; the margin allows
 /// for the `get-key-policy` wrapper, which escapes the policy into a JSON string.
 pub const MAX_KEY_POLICY_LEN: usize = 256 * 1024;
@@ -27,6 +29,7 @@ pub struct Statement {
     pub effect: Effect,
     pub principal: Principals,
     pub actions: ActionList,
+    pub resources: ResourceList,
     pub conditions: Vec<Condition>,
 }
 
@@ -56,6 +59,27 @@ pub enum ActionList {
     AllExcept(Vec<String>),
 }
 
+/// The resources of a statement, as written. In a key policy `"*"` means the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceList {
+    /// `Resource`: the statement applies to resources that match any item.
+    Only(Vec<String>),
+    /// `NotResource`: the statement applies to resources that match no item.
+    AllExcept(Vec<String>),
+    /// Neither member. KMS rejects such a key policy. The audit treats the statement as
+    /// applying to the key, except that such a Deny never counts as a safeguard.
+    Missing,
+}
+
+impl ResourceList {
+    /// True when the statement certainly applies to the key the policy is attached to: its
+    /// `Resource` lists `"*"`. A specific ARN may name another key, and the audit is not given
+    /// the key's ARN, so only `"*"` counts.
+    pub fn covers_any_key(&self) -> bool {
+        matches!(self, ResourceList::Only(items) if items.iter().any(|item| item == "*"))
+    }
+}
+
 /// One condition: `"Condition": {operator: {key: values}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
@@ -76,6 +100,12 @@ pub enum AuditInputError {
     InvalidWrappedJson(String),
     #[error("{location}: {message}")]
     InvalidStructure { location: String, message: String },
+    #[error(
+        "duplicate key at {}; JSON parsers disagree on which value wins, so each key may \
+         appear only once",
+        paths.join(", ")
+    )]
+    DuplicateKeys { paths: Vec<String> },
 }
 
 impl KeyPolicyDocument {
@@ -86,19 +116,67 @@ impl KeyPolicyDocument {
         }
         let value: Value = serde_json::from_str(text)
             .map_err(|error| AuditInputError::InvalidJson(error.to_string()))?;
+        // serde_json keeps the last of repeated keys, so they are looked for separately.
+        reject_duplicate_keys(text, "")?;
 
         // `get-key-policy` prints the policy as a string member named Policy.
         let value = match &value {
             Value::Object(members) if members.get("Statement").is_none() => {
                 match members.get("Policy") {
-                    Some(Value::String(inner)) => serde_json::from_str(inner)
-                        .map_err(|error| AuditInputError::InvalidWrappedJson(error.to_string()))?,
+                    Some(Value::String(inner)) => {
+                        let inner_value = serde_json::from_str(inner).map_err(|error| {
+                            AuditInputError::InvalidWrappedJson(error.to_string())
+                        })?;
+                        reject_duplicate_keys(inner, "Policy (the JSON string) ")?;
+                        inner_value
+                    }
                     _ => value,
                 }
             }
             _ => value,
         };
         parse_policy(&value)
+    }
+}
+
+/// Rejects JSON text in which any object repeats a key. `prefix` is put before each path.
+fn reject_duplicate_keys(text: &str, prefix: &str) -> Result<(), AuditInputError> {
+    let Ok(root) = Node::parse(text) else {
+        // The text already parsed as a serde_json::Value, and Node accepts the same grammar.
+        return Ok(());
+    };
+    let mut paths = Vec::new();
+    find_duplicate_keys(&root, &JsonPath::root(), &mut paths);
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let paths = paths
+        .into_iter()
+        .map(|path| format!("{prefix}{path}"))
+        .collect();
+    Err(AuditInputError::DuplicateKeys { paths })
+}
+
+fn find_duplicate_keys(node: &Node, path: &JsonPath, found: &mut Vec<String>) {
+    match node {
+        Node::Object(members) => {
+            for (position, (name, value)) in members.iter().enumerate() {
+                let member_path = path.member(name);
+                let repeated = members[..position]
+                    .iter()
+                    .any(|(earlier, _)| earlier == name);
+                if repeated {
+                    found.push(member_path.to_string());
+                }
+                find_duplicate_keys(value, &member_path, found);
+            }
+        }
+        Node::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                find_duplicate_keys(item, &path.item(index), found);
+            }
+        }
+        Node::Null | Node::Bool(_) | Node::Number(_) | Node::String(_) => {}
     }
 }
 
@@ -181,6 +259,20 @@ fn parse_statement(index: usize, value: &Value) -> Result<Statement, AuditInputE
         }
     };
 
+    let resources = match (members.get("Resource"), members.get("NotResource")) {
+        (Some(resource), None) => ResourceList::Only(string_list(resource, &location, "Resource")?),
+        (None, Some(not_resource)) => {
+            ResourceList::AllExcept(string_list(not_resource, &location, "NotResource")?)
+        }
+        (None, None) => ResourceList::Missing,
+        (Some(_), Some(_)) => {
+            return Err(structure(
+                &location,
+                "a statement may have Resource or NotResource, not both",
+            ));
+        }
+    };
+
     let conditions = match members.get("Condition") {
         None => Vec::new(),
         Some(Value::Object(operators)) => parse_conditions(operators, &location)?,
@@ -193,6 +285,7 @@ fn parse_statement(index: usize, value: &Value) -> Result<Statement, AuditInputE
         effect,
         principal,
         actions,
+        resources,
         conditions,
     })
 }
@@ -327,6 +420,51 @@ mod tests {
         let wrapped = serde_json::json!({"Policy": inner, "PolicyName": "default"}).to_string();
         let document = KeyPolicyDocument::parse(&wrapped).unwrap();
         assert_eq!(document.statements[0].sid.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn rejects_duplicate_effect_by_path() {
+        let error = KeyPolicyDocument::parse(
+            r#"{"Statement": [{"Effect": "Allow", "Effect": "Deny", "Principal": "*",
+                "Action": "kms:Decrypt", "Resource": "*"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            AuditInputError::DuplicateKeys {
+                paths: vec!["Statement[0].Effect".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_key_inside_wrapped_policy() {
+        let inner = r#"{"Statement":[{"Sid":"A","Sid":"B","Effect":"Allow","Principal":"*","Action":"kms:DescribeKey","Resource":"*"}]}"#;
+        let wrapped = serde_json::json!({"Policy": inner, "PolicyName": "default"}).to_string();
+        let error = KeyPolicyDocument::parse(&wrapped).unwrap_err();
+        assert_eq!(
+            error,
+            AuditInputError::DuplicateKeys {
+                paths: vec!["Policy (the JSON string) Statement[0].Sid".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_condition_key_with_quoted_path() {
+        let error = KeyPolicyDocument::parse(
+            r#"{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
+                "Resource": "*", "Condition": {"Null": {
+                "kms:RecipientAttestation:ImageSha384": "true",
+                "kms:RecipientAttestation:ImageSha384": "false"}}}]}"#,
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message
+                .contains(r#"Statement[0].Condition.Null["kms:RecipientAttestation:ImageSha384"]"#),
+            "{message}"
+        );
     }
 
     #[test]

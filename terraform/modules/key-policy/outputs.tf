@@ -24,6 +24,27 @@ output "policy_json" {
     condition     = !anytrue([for item in local.pcr_items : contains(["0", "1", "2"], item.index) && can(regex("^0{96}$", item.value))])
     error_message = "key rule \"${var.key_rule}\": an all-zero PCR0, PCR1 or PCR2 is what every debug-mode enclave reports; a KMS key policy must pin a production image."
   }
+  precondition {
+    condition     = !anytrue([for item in local.pcr_items : item.index == "8" && can(regex("^0{96}$", item.value))])
+    error_message = "key rule \"${var.key_rule}\": an all-zero PCR8 is what unsigned images and debug-mode enclaves report; a KMS key policy must pin the signing certificate of a production image."
+  }
+  # PCR1 is shared by all images of one nitro-cli release, and PCR3 and PCR4 only identify
+  # the parent instance, so each entry must list PCR0, PCR2 or a non-zero PCR8.
+  precondition {
+    condition = alltrue([
+      for entry in local.allow_entries : anytrue([
+        for index, value in try(entry.pcrs, {}) :
+        contains(["0", "2"], index) || (index == "8" && !can(regex("^0{96}$", value)))
+      ])
+    ])
+    error_message = "key rule \"${var.key_rule}\": every allow entry must pin the enclave image with PCR0 (image), PCR2 (application) or a non-zero PCR8 (signing certificate)."
+  }
+  # Administrators hold kms:PutKeyPolicy, so the principal must not be one. The broker also
+  # matches other spellings of the same role (path, letter case, assumed-role sessions).
+  precondition {
+    condition     = !contains([for arn in var.admins : lower(arn)], lower(var.principal))
+    error_message = "principal ${var.principal} is also listed in admins; administrators hold kms:PutKeyPolicy, so the principal could remove the attestation conditions."
+  }
 }
 
 output "statement_ids" {

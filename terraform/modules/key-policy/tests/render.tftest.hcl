@@ -154,3 +154,37 @@ run "rejects_pcr_with_trailing_newline" {
 
   expect_failures = [output.policy_json]
 }
+
+run "rejects_entry_without_image_pcr" {
+  command = plan
+
+  variables {
+    policy_file = "../../../tests/fixtures/key-policies/release/unpinned.json"
+    key_rule    = "parent-only"
+  }
+
+  expect_failures = [output.policy_json]
+}
+
+run "rejects_all_zero_pcr8" {
+  command = plan
+
+  variables {
+    policy_file = "../../../tests/fixtures/key-policies/release/zero-pcr8.json"
+    key_rule    = "unsigned"
+  }
+
+  expect_failures = [output.policy_json]
+}
+
+run "rejects_principal_listed_as_admin" {
+  command = plan
+
+  variables {
+    policy_file = "../../../policies/example.json"
+    key_rule    = "app"
+    admins      = ["arn:aws:iam::111122223333:role/key-admin", "arn:aws:iam::111122223333:role/enclave-parent"]
+  }
+
+  expect_failures = [output.policy_json]
+}
