@@ -139,7 +139,7 @@ fn read_field(flag: &str, path: Option<&Path>) -> Result<Option<Vec<u8>>, Failur
         return Ok(None);
     };
     // One byte past the 1024-byte field limit is enough to report an oversized file
-    // without reading an endless one such as /dev/zero.
+    // without reading all of an endless pipe.
     let bytes = enclave_broker::file_input::read_prefix(path, 1025).map_err(|error| {
         Failure::usage(format!("{flag} {}: cannot read: {error}", path.display()))
     })?;
