@@ -359,6 +359,24 @@ fn unreadable_report_is_input_error() {
 }
 
 #[test]
+fn rejects_fifo_report_and_trust_root_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo = fifo.display().to_string();
+
+    // Nobody writes to the FIFO: a read would block until the test harness times out.
+    let report = run(&["verify", &fifo, "--at", "document", "--json"]);
+    assert_eq!(report.code, 2, "{}", report.stderr);
+    assert_eq!(report.rule(), "input.unreadable");
+    assert!(report.stderr.contains("FIFO"), "{}", report.stderr);
+
+    let root = run(&["verify", &doc_path(ENCLAVE_DOC), "--trust-root", &fifo]);
+    assert_eq!(root.code, 2, "{}", root.stderr);
+    assert!(root.stderr.contains("--trust-root"), "{}", root.stderr);
+}
+
+#[test]
 fn expired_at_given_time() {
     let after_expiry = format_time_ms(timestamp_ms(ENCLAVE_DOC) + 4 * 3600 * 1000);
     let run = verify_json(ENCLAVE_DOC, &["--at", &after_expiry]);

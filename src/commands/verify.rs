@@ -237,10 +237,16 @@ fn read_report(report: &str) -> Result<Vec<u8>, ReportInputError> {
     if report == "-" {
         return report_input::read_bounded(std::io::stdin().lock());
     }
-    let file = std::fs::File::open(report).map_err(|error| ReportInputError::Read {
+    // One byte past the limit lets read_bounded report an oversized file; a FIFO or
+    // device other than an inherited pipe is refused instead of read.
+    let bytes = enclave_broker::file_input::read_prefix(
+        std::path::Path::new(report),
+        report_input::MAX_REPORT_INPUT_LEN as u64 + 1,
+    )
+    .map_err(|error| ReportInputError::Read {
         detail: error.to_string(),
     })?;
-    report_input::read_bounded(file)
+    report_input::read_bounded(bytes.as_slice())
 }
 
 /// Summarizes each certificate of a document that is only parsed, not verified.

@@ -2,7 +2,6 @@
 //! with errors that name the flag and the value.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -268,12 +267,10 @@ fn load_policy(
 }
 
 /// Reads at most `limit + 1` bytes of `path`, so the caller can tell an oversized file.
+/// FIFOs and devices other than an inherited pipe are refused (see `file_input`).
 fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
     // usize to u64 widens on every platform Rust supports, so `as` cannot truncate here.
-    file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    enclave_broker::file_input::read_prefix(path, limit as u64 + 1)
 }
 
 /// Quotes a flag value for a message, cut after [`MAX_QUOTED_VALUE_CHARS`] characters.
