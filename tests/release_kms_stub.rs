@@ -381,3 +381,180 @@ fn rejects_missing_exec_program_before_kms() {
         "KMS is never called"
     );
 }
+
+/// Route that sends what would go to AWS KMS in us-east-1 to `stub` instead, so a broker
+/// that fell back to AWS would be seen by the stub and nothing would leave the machine.
+fn aws_kms_route(stub: &StubKms) -> String {
+    format!("kms.us-east-1.amazonaws.com:443=tcp:{}", stub.address)
+}
+
+/// Asserts that the run stopped with exit 2 before the recipient key was generated and
+/// before any connection reached `stub`.
+fn assert_stopped_before_kms(output: &std::process::Output, stub: &StubKms, setup: &Setup) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        !message.contains("recipient key pair generated"),
+        "no key is generated: {message}"
+    );
+    assert_eq!(
+        stub.connection_count(),
+        0,
+        "no connection is made: {message}"
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
+fn rejects_invalid_aws_endpoint_url_before_any_connection() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+    let without_scheme = stub.address.to_string();
+    let values = [
+        "not a url",
+        "",
+        without_scheme.as_str(),
+        "http://127.0.0.1:99999",
+    ];
+
+    for value in values {
+        let output = fetch_to_files(
+            value,
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        )
+        .args(["--route", &aws_kms_route(&stub)])
+        .output()
+        .unwrap();
+
+        assert_stopped_before_kms(&output, &stub, &setup);
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!("AWS_ENDPOINT_URL={value:?}")),
+            "names variable and value: {message}"
+        );
+        assert!(
+            message.contains("expected an absolute http:// or https:// URL"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn rejects_invalid_aws_endpoint_url_with_anjuna_attester() {
+    // A real attester must not fall back to AWS KMS either. The Anjuna endpoint is a stub
+    // too, so its count shows that the run stops before the attester is called.
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let attester = StubKms::start(500, String::new());
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = broker("not a url")
+        .args(["fetch", "--attester"])
+        .arg(format!("anjuna={}", attester.endpoint()))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--out-dir")
+        .arg(setup.dir.join("out"))
+        .args(["--route", &aws_kms_route(&stub)])
+        .output()
+        .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    assert_eq!(attester.connection_count(), 0);
+    assert!(
+        stderr(&output).contains("AWS_ENDPOINT_URL=\"not a url\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn rejects_empty_aws_endpoint_url_kms() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the stub works: {}",
+        stderr(&output)
+    );
+    let connections_before = stub.connection_count();
+
+    let output = fetch_to_files(
+        &stub.endpoint(),
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .env("AWS_ENDPOINT_URL_KMS", "")
+    .output()
+    .unwrap();
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("AWS_ENDPOINT_URL_KMS=\"\""),
+        "names variable and value: {message}"
+    );
+    assert!(message.contains("the value is empty"), "{message}");
+    assert_eq!(stub.connection_count(), connections_before);
+}
+
+#[test]
+fn rejects_simulator_without_kms_endpoint() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch_to_files(
+        "unused",
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .env_remove("AWS_ENDPOINT_URL")
+    .args(["--route", &aws_kms_route(&stub)])
+    .output()
+    .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    let message = stderr(&output);
+    assert!(
+        message.contains("https://kms.us-east-1.amazonaws.com"),
+        "{message}"
+    );
+    assert!(
+        message.contains("set AWS_ENDPOINT_URL to a local KMS such as LocalStack"),
+        "{message}"
+    );
+}
+
+#[test]
+fn rejects_simulator_with_aws_kms_endpoint() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch_to_files(
+        "https://kms.us-east-1.amazonaws.com",
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .args(["--route", &aws_kms_route(&stub)])
+    .output()
+    .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    assert!(
+        stderr(&output).contains("AWS KMS accepts only attestation documents signed by AWS"),
+        "{}",
+        stderr(&output)
+    );
+}

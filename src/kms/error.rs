@@ -18,6 +18,22 @@ pub enum KmsError {
          http is accepted only with the sim attester"
     )]
     InsecureEndpoint { endpoint: String },
+    #[error(
+        "{variable}={value:?} is not a valid endpoint URL: {problem}; expected an absolute \
+         http:// or https:// URL with a host, such as http://127.0.0.1:4566"
+    )]
+    InvalidEndpointUrl {
+        variable: &'static str,
+        value: String,
+        problem: &'static str,
+    },
+    #[error(
+        "the sim attester cannot be used with AWS KMS at {endpoint}{}: AWS KMS accepts only \
+         attestation documents signed by AWS; set AWS_ENDPOINT_URL to a local KMS such as \
+         LocalStack (http://127.0.0.1:4566)",
+        if *configured { "" } else { " (no endpoint is set in the environment or the AWS profile)" }
+    )]
+    SimulatorWithAwsKms { endpoint: String, configured: bool },
 
     // Denied by KMS or by the broker's checks of the response.
     #[error("KMS denied Decrypt with key {key_id}: {message}")]
@@ -98,7 +114,10 @@ impl KmsError {
     /// Exit code per the broker's contract: 1 denied, 2 configuration, 3 upstream failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            KmsError::NoRegion | KmsError::InsecureEndpoint { .. } => 2,
+            KmsError::NoRegion
+            | KmsError::InsecureEndpoint { .. }
+            | KmsError::InvalidEndpointUrl { .. }
+            | KmsError::SimulatorWithAwsKms { .. } => 2,
             KmsError::AccessDenied { .. } | KmsError::KeyIdMismatch { .. } => 1,
             _ => 3,
         }
