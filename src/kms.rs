@@ -8,6 +8,7 @@
 
 mod endpoint;
 mod error;
+mod response;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

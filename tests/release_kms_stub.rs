@@ -558,3 +558,111 @@ fn rejects_simulator_with_aws_kms_endpoint() {
         stderr(&output)
     );
 }
+
+/// Runs `fetch` against a stub that responds to every request with `status` and `body`.
+/// Returns the output and the number of requests the stub received.
+fn fetch_with_answer(status: u16, body: &str) -> (std::process::Output, usize) {
+    let setup = setup();
+    let stub = StubKms::start(status, body.to_owned());
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert!(!setup.dir.join("out").exists());
+    let requests = stub.requests.lock().unwrap().len();
+    (output, requests)
+}
+
+#[test]
+fn rejects_kms_response_that_is_not_json() {
+    for (status, body) in [(200, "not json at all"), (400, "<html>Bad Gateway</html>")] {
+        let (output, requests) = fetch_with_answer(status, body);
+
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(3), "{message}");
+        assert!(message.contains(&format!("HTTP {status}")), "{message}");
+        assert!(message.contains("the body is not JSON"), "{message}");
+        assert!(!message.contains("no message"), "{message}");
+        assert!(!message.contains(body), "the body is not quoted: {message}");
+        assert_eq!(requests, 1, "not retried");
+    }
+}
+
+#[test]
+fn rejects_ciphertext_for_recipient_that_is_not_base64() {
+    let body = json!({ "KeyId": KEY_ARN, "CiphertextForRecipient": "@@not-base64@@" });
+
+    let (output, _) = fetch_with_answer(200, &body.to_string());
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("HTTP 200"), "{message}");
+    assert!(
+        message.contains("CiphertextForRecipient is not base64"),
+        "{message}"
+    );
+}
+
+#[test]
+fn rejects_error_response_without_error_code() {
+    let (output, _) = fetch_with_answer(400, r#"{"message": "something"}"#);
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("HTTP 400"), "{message}");
+    assert!(message.contains("names no error code"), "{message}");
+}
+
+#[test]
+fn strips_control_characters_from_kms_message() {
+    let message = format!(
+        "denied\n\u{1b}[32mrelease approved by policy\u{1b}[0m\r\n{}",
+        "x".repeat(2000)
+    );
+    let (output, _) = fetch_with_answer(400, &error_body("AccessDeniedException", &message));
+
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(!text.contains('\u{1b}'), "no escape sequence: {text:?}");
+    let error_line = text
+        .lines()
+        .find(|line| line.contains("KMS denied Decrypt"))
+        .expect("error line");
+    assert!(
+        error_line.contains("denied release approved by policy xxx"),
+        "one line: {error_line:?}"
+    );
+    assert!(error_line.contains('…'), "{error_line:?}");
+    assert!(
+        !error_line.contains(&"x".repeat(400)),
+        "message is capped: {error_line:?}"
+    );
+}
+
+#[test]
+fn adds_localstack_restart_hint_to_not_found() {
+    let (output, _) = fetch_with_answer(
+        400,
+        &error_body("NotFoundException", "Key 'alias/app' does not exist"),
+    );
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("not found"), "{message}");
+    assert!(
+        message.contains("LocalStack") && message.contains("restart"),
+        "{message}"
+    );
+}
+
+#[test]
+fn fails_with_exit_3_on_incorrect_key() {
+    let (output, _) = fetch_with_answer(
+        400,
+        &error_body("IncorrectKeyException", "encrypted under another key"),
+    );
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("IncorrectKeyException"), "{message}");
+}
