@@ -666,3 +666,90 @@ fn fails_with_exit_3_on_incorrect_key() {
     assert_eq!(output.status.code(), Some(3), "{message}");
     assert!(message.contains("IncorrectKeyException"), "{message}");
 }
+
+/// Starts a stand-in that responds to every request with 200 and a body of `len` bytes, with
+/// a `content-length` header or, when `chunked`, in chunks of 64 KiB without one. Returns
+/// its address and a counter of requests.
+fn start_large_response_stub(
+    len: usize,
+    chunked: bool,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 65536];
+            let _ = stream.read(&mut buffer);
+            counted.fetch_add(1, Ordering::SeqCst);
+            let chunk = vec![b' '; 64 * 1024];
+            if chunked {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                      transfer-encoding: chunked\r\n\r\n",
+                );
+                for _ in 0..len.div_ceil(chunk.len()) {
+                    let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    let _ = stream.write_all(&chunk);
+                    let _ = stream.write_all(b"\r\n");
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
+            } else {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     content-length: {len}\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                for _ in 0..len.div_ceil(chunk.len()) {
+                    let _ = stream.write_all(&chunk);
+                }
+            }
+        }
+    });
+    (address, requests)
+}
+
+#[test]
+fn rejects_routed_response_over_limit_without_retry() {
+    for chunked in [false, true] {
+        let setup = setup();
+        let (address, requests) = start_large_response_stub(2 * 1024 * 1024, chunked);
+        let policy = write_stub_policy(&setup, default_secret());
+
+        let output = fetch_to_files(
+            "http://kms.test:80",
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        )
+        .args(["--route", &format!("kms.test:80=tcp:{address}")])
+        .output()
+        .unwrap();
+
+        let message = stderr(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "chunked={chunked}: {message}"
+        );
+        assert!(
+            message.contains("exceeds the 1 MiB limit"),
+            "chunked={chunked}: {message}"
+        );
+        assert!(!message.contains("unreachable"), "{message}");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "not retried (chunked={chunked})"
+        );
+        assert!(!setup.dir.join("out").exists());
+    }
+}

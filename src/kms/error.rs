@@ -10,6 +10,7 @@ use super::endpoint::is_aws_endpoint;
 use super::response::{
     MAX_CODE_CHARS, MAX_MESSAGE_CHARS, clean_remote_text, describe_unreadable_response,
 };
+use crate::transport::TransportError;
 
 /// Failure of a KMS call, or a KMS response the broker rejects.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,12 @@ pub enum KmsError {
         problem: String,
     },
     #[error(
+        "KMS response from {endpoint} exceeds the {} MiB limit, so the broker stopped \
+         reading it and did not retry",
+        limit / (1024 * 1024)
+    )]
+    ResponseTooLarge { endpoint: String, limit: usize },
+    #[error(
         "KMS is throttling or unavailable at {endpoint} ({code}) after {}: {message}",
         attempts_text(*attempts)
     )]
@@ -151,6 +158,12 @@ impl KmsError {
         let detail = crate::error_text::one_line(&error);
         if is_credentials_error(&error) {
             return KmsError::Credentials { detail };
+        }
+        if let Some(limit) = response_limit_exceeded(&error) {
+            return KmsError::ResponseTooLarge {
+                endpoint: endpoint.to_owned(),
+                limit,
+            };
         }
         match &error {
             SdkError::ServiceError(service) => {
@@ -288,6 +301,19 @@ const LOCALSTACK_RESTART_HINT: &str = "; if the endpoint is LocalStack: it keeps
     across restarts, so a ciphertext made before a restart cannot be decrypted (create the key \
     and encrypt the secret again)";
 
+/// Returns the limit in bytes if the routed transport stopped reading a response because it
+/// was too large.
+fn response_limit_exceeded(error: &(dyn Error + 'static)) -> Option<usize> {
+    let mut current: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(item) = current {
+        if let Some(TransportError::ResponseTooLarge { limit, .. }) = item.downcast_ref() {
+            return Some(*limit);
+        }
+        current = item.source();
+    }
+    None
+}
+
 fn is_credentials_error(error: &(dyn Error + 'static)) -> bool {
     let mut current: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(item) = current {
@@ -399,5 +425,16 @@ mod tests {
         );
         assert!(matches!(error, KmsError::Unavailable { .. }), "{error}");
         assert!(error.to_string().contains("HTTP 502"), "{error}");
+    }
+
+    #[test]
+    fn reports_limit_of_too_large_response_in_mib() {
+        let error = KmsError::ResponseTooLarge {
+            endpoint: "https://kms.us-east-1.amazonaws.com".into(),
+            limit: 1024 * 1024,
+        };
+        assert!(error.to_string().contains("1 MiB limit"), "{error}");
+        assert!(error.to_string().contains("did not retry"), "{error}");
+        assert_eq!(error.exit_code(), 3);
     }
 }
