@@ -36,6 +36,9 @@ pub struct ResolvedEndpoint {
 /// Checks `AWS_ENDPOINT_URL_KMS` and `AWS_ENDPOINT_URL` in the process environment and
 /// returns the valid value of `AWS_ENDPOINT_URL_KMS`, if set. A variable that is set but
 /// empty is invalid.
+///
+/// NOTE: `endpoint_url` in the AWS profile is not checked here. The SDK drops an invalid
+/// value with a warning, and the regional AWS endpoint is then used (rejected only for sim).
 pub fn read_endpoint_variables() -> Result<Option<String>, KmsError> {
     let kms = std::env::var_os(KMS_ENDPOINT_VARIABLE);
     let shared = std::env::var_os(SHARED_ENDPOINT_VARIABLE);
