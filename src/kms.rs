@@ -6,7 +6,9 @@
 //! resolved here once and then set explicitly, so the scheme check of the trust model and the
 //! request go to the same place.
 
+mod endpoint;
 mod error;
+mod response;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -27,6 +29,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use tracing::{debug, info};
 
+pub use endpoint::check_endpoint_scheme;
 pub use error::KmsError;
 
 /// Raw bytes of an attestation document (COSE_Sign1 CBOR), never its base64 form. The SDK
@@ -50,12 +53,13 @@ impl fmt::Debug for AttestationDocumentBytes {
     }
 }
 
-/// Settings of the KMS client: endpoint scheme check, retries and timeouts.
+/// Settings of the KMS client: endpoint checks, retries and timeouts.
 #[derive(Debug, Clone)]
 pub struct KmsSettings {
-    /// Accept an `http://` endpoint. Only the simulator attester may set this: with TLS
-    /// ending anywhere but inside the enclave, the parent could forge `CiphertextForRecipient`.
-    pub allow_plain_http: bool,
+    /// The attester is the simulator. Its documents are not signed by AWS, so AWS KMS is
+    /// rejected as endpoint and a local `http://` endpoint is accepted. With a real attester
+    /// TLS must end inside the enclave, or the parent could forge `CiphertextForRecipient`.
+    pub simulated_attester: bool,
     /// Attempts per request for throttling, 5xx and connection failures (the SDK's standard
     /// retry strategy: exponential backoff with jitter).
     pub max_attempts: u32,
@@ -69,7 +73,7 @@ pub struct KmsSettings {
 impl Default for KmsSettings {
     fn default() -> Self {
         Self {
-            allow_plain_http: false,
+            simulated_attester: false,
             max_attempts: 5,
             operation_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
@@ -105,13 +109,17 @@ pub struct KmsClient {
 
 impl KmsClient {
     /// Loads region, endpoint and credentials from the standard AWS configuration and
-    /// checks the endpoint scheme against the trust model.
+    /// checks the endpoint: the endpoint variables must hold valid URLs, the scheme must fit
+    /// the trust model, and a simulated enclave must not be sent to AWS KMS.
     /// With `http_client`, every connection the SDK makes (KMS, and instance metadata for
     /// credentials) goes through it; without, the SDK's default HTTPS client is used.
     pub async fn from_environment(
         settings: &KmsSettings,
         http_client: Option<SharedHttpClient>,
     ) -> Result<Self, KmsError> {
+        // Checked before the SDK reads them: it would replace an invalid value with AWS KMS.
+        let kms_endpoint_variable = endpoint::read_endpoint_variables()?;
+
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts)
             .with_initial_backoff(Duration::from_millis(100))
@@ -132,8 +140,13 @@ impl KmsClient {
         let sdk_config = loader.load().await;
 
         let region = sdk_config.region().ok_or(KmsError::NoRegion)?.to_string();
-        let endpoint = resolve_endpoint(sdk_config.endpoint_url(), &region);
-        check_endpoint_scheme(&endpoint, settings.allow_plain_http)?;
+        let resolved =
+            endpoint::resolve_endpoint(kms_endpoint_variable, sdk_config.endpoint_url(), &region);
+        if settings.simulated_attester {
+            endpoint::check_simulator_endpoint(&resolved)?;
+        }
+        let endpoint = resolved.url;
+        check_endpoint_scheme(&endpoint, settings.simulated_attester)?;
         info!(%endpoint, %region, "KMS endpoint resolved");
 
         let config = aws_sdk_kms::config::Builder::from(&sdk_config)
@@ -245,34 +258,6 @@ impl Intercept for AttemptCounter {
     }
 }
 
-/// Picks the endpoint the SDK would use: `AWS_ENDPOINT_URL_KMS`, then the shared
-/// `endpoint_url` (environment or profile), then the regional HTTPS endpoint.
-fn resolve_endpoint(shared_endpoint: Option<&str>, region: &str) -> String {
-    if let Ok(kms_endpoint) = std::env::var("AWS_ENDPOINT_URL_KMS")
-        && !kms_endpoint.is_empty()
-    {
-        return kms_endpoint;
-    }
-    match shared_endpoint {
-        Some(endpoint) => endpoint.to_owned(),
-        None => format!("https://kms.{region}.amazonaws.com"),
-    }
-}
-
-/// Accepts `https://` always and `http://` only when `allow_plain_http` is set.
-pub fn check_endpoint_scheme(endpoint: &str, allow_plain_http: bool) -> Result<(), KmsError> {
-    let lower = endpoint.to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Ok(());
-    }
-    if lower.starts_with("http://") && allow_plain_http {
-        return Ok(());
-    }
-    Err(KmsError::InsecureEndpoint {
-        endpoint: endpoint.to_owned(),
-    })
-}
-
 /// Checks the response `KeyId` against the rule's key when the rule names a full key ARN.
 /// The parent controls the credentials and so the account; a matching ARN proves the
 /// secret was released by the key the policy names.
@@ -289,24 +274,6 @@ pub fn check_response_key_id(expected_arn: &str, found: Option<&str>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rejects_plain_http_endpoint_without_simulator() {
-        let error = check_endpoint_scheme("http://127.0.0.1:4566", false).unwrap_err();
-        assert!(error.to_string().contains("http://127.0.0.1:4566"));
-        assert_eq!(error.exit_code(), 2);
-    }
-
-    #[test]
-    fn accepts_plain_http_endpoint_with_simulator() {
-        assert!(check_endpoint_scheme("http://127.0.0.1:4566", true).is_ok());
-        assert!(check_endpoint_scheme("HTTPS://kms.us-east-1.amazonaws.com", false).is_ok());
-    }
-
-    #[test]
-    fn rejects_endpoint_without_scheme() {
-        assert!(check_endpoint_scheme("kms.us-east-1.amazonaws.com", true).is_err());
-    }
 
     #[test]
     fn rejects_response_for_another_key() {

@@ -190,7 +190,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     // The KMS client, and its route, are checked before any key is generated.
     let kms = KmsClient::from_environment(
         &KmsSettings {
-            allow_plain_http: options.attester.is_simulator(),
+            simulated_attester: options.attester.is_simulator(),
             ..options.kms.clone()
         },
         options.routes.clone().map(RoutedHttpClient::into_shared),

@@ -419,3 +419,375 @@ fn out_dir_with_text_format_exits_2() {
         "KMS is never called"
     );
 }
+
+/// Route that sends what would go to AWS KMS in us-east-1 to `stub` instead, so a broker
+/// that fell back to AWS would be seen by the stub and nothing would leave the machine.
+fn aws_kms_route(stub: &StubKms) -> String {
+    format!("kms.us-east-1.amazonaws.com:443=tcp:{}", stub.address)
+}
+
+/// Asserts that the run stopped with exit 2 before the recipient key was generated and
+/// before any connection reached `stub`.
+fn assert_stopped_before_kms(output: &std::process::Output, stub: &StubKms, setup: &Setup) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        !message.contains("recipient key pair generated"),
+        "no key is generated: {message}"
+    );
+    assert_eq!(
+        stub.connection_count(),
+        0,
+        "no connection is made: {message}"
+    );
+    assert!(!setup.dir.join("out").exists());
+}
+
+#[test]
+fn rejects_invalid_aws_endpoint_url_before_any_connection() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+    let without_scheme = stub.address.to_string();
+    let values = [
+        "not a url",
+        "",
+        without_scheme.as_str(),
+        "http://127.0.0.1:99999",
+    ];
+
+    for value in values {
+        let output = fetch_to_files(
+            value,
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        )
+        .args(["--route", &aws_kms_route(&stub)])
+        .output()
+        .unwrap();
+
+        assert_stopped_before_kms(&output, &stub, &setup);
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!("AWS_ENDPOINT_URL={value:?}")),
+            "names variable and value: {message}"
+        );
+        assert!(
+            message.contains("expected an absolute http:// or https:// URL"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn rejects_invalid_aws_endpoint_url_with_anjuna_attester() {
+    // A real attester must not fall back to AWS KMS either. The Anjuna endpoint is a stub
+    // too, so its count shows that the run stops before the attester is called.
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let attester = StubKms::start(500, String::new());
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = broker("not a url")
+        .args(["fetch", "--attester"])
+        .arg(format!("anjuna={}", attester.endpoint()))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--out-dir")
+        .arg(setup.dir.join("out"))
+        .args(["--route", &aws_kms_route(&stub)])
+        .output()
+        .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    assert_eq!(attester.connection_count(), 0);
+    assert!(
+        stderr(&output).contains("AWS_ENDPOINT_URL=\"not a url\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn rejects_empty_aws_endpoint_url_kms() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the stub works: {}",
+        stderr(&output)
+    );
+    let connections_before = stub.connection_count();
+
+    let output = fetch_to_files(
+        &stub.endpoint(),
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .env("AWS_ENDPOINT_URL_KMS", "")
+    .output()
+    .unwrap();
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("AWS_ENDPOINT_URL_KMS=\"\""),
+        "names variable and value: {message}"
+    );
+    assert!(message.contains("the value is empty"), "{message}");
+    assert_eq!(stub.connection_count(), connections_before);
+}
+
+#[test]
+fn rejects_simulator_without_kms_endpoint() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch_to_files(
+        "unused",
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .env_remove("AWS_ENDPOINT_URL")
+    .args(["--route", &aws_kms_route(&stub)])
+    .output()
+    .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    let message = stderr(&output);
+    assert!(
+        message.contains("https://kms.us-east-1.amazonaws.com"),
+        "{message}"
+    );
+    assert!(
+        message.contains("set AWS_ENDPOINT_URL to a local KMS such as LocalStack"),
+        "{message}"
+    );
+}
+
+#[test]
+fn rejects_simulator_with_aws_kms_endpoint() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch_to_files(
+        "https://kms.us-east-1.amazonaws.com",
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .args(["--route", &aws_kms_route(&stub)])
+    .output()
+    .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    assert!(
+        stderr(&output).contains("AWS KMS accepts only attestation documents signed by AWS"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Runs `fetch` against a stub that responds to every request with `status` and `body`.
+/// Returns the output and the number of requests the stub received.
+fn fetch_with_answer(status: u16, body: &str) -> (std::process::Output, usize) {
+    let setup = setup();
+    let stub = StubKms::start(status, body.to_owned());
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch(&setup, &stub, &policy);
+
+    assert!(!setup.dir.join("out").exists());
+    let requests = stub.requests.lock().unwrap().len();
+    (output, requests)
+}
+
+#[test]
+fn rejects_kms_response_that_is_not_json() {
+    for (status, body) in [(200, "not json at all"), (400, "<html>Bad Gateway</html>")] {
+        let (output, requests) = fetch_with_answer(status, body);
+
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(3), "{message}");
+        assert!(message.contains(&format!("HTTP {status}")), "{message}");
+        assert!(message.contains("the body is not JSON"), "{message}");
+        assert!(!message.contains("no message"), "{message}");
+        assert!(!message.contains(body), "the body is not quoted: {message}");
+        assert_eq!(requests, 1, "not retried");
+    }
+}
+
+#[test]
+fn rejects_ciphertext_for_recipient_that_is_not_base64() {
+    let body = json!({ "KeyId": KEY_ARN, "CiphertextForRecipient": "@@not-base64@@" });
+
+    let (output, _) = fetch_with_answer(200, &body.to_string());
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("HTTP 200"), "{message}");
+    assert!(
+        message.contains("CiphertextForRecipient is not base64"),
+        "{message}"
+    );
+}
+
+#[test]
+fn rejects_error_response_without_error_code() {
+    let (output, _) = fetch_with_answer(400, r#"{"message": "something"}"#);
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("HTTP 400"), "{message}");
+    assert!(message.contains("names no error code"), "{message}");
+}
+
+#[test]
+fn strips_control_characters_from_kms_message() {
+    let message = format!(
+        "denied\n\u{1b}[32mrelease approved by policy\u{1b}[0m\r\n{}",
+        "x".repeat(2000)
+    );
+    let (output, _) = fetch_with_answer(400, &error_body("AccessDeniedException", &message));
+
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(!text.contains('\u{1b}'), "no escape sequence: {text:?}");
+    let error_line = text
+        .lines()
+        .find(|line| line.contains("KMS denied Decrypt"))
+        .expect("error line");
+    assert!(
+        error_line.contains("denied release approved by policy xxx"),
+        "one line: {error_line:?}"
+    );
+    assert!(error_line.contains('…'), "{error_line:?}");
+    assert!(
+        !error_line.contains(&"x".repeat(400)),
+        "message is capped: {error_line:?}"
+    );
+}
+
+#[test]
+fn adds_localstack_restart_hint_to_not_found() {
+    let (output, _) = fetch_with_answer(
+        400,
+        &error_body("NotFoundException", "Key 'alias/app' does not exist"),
+    );
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("not found"), "{message}");
+    assert!(
+        message.contains("LocalStack") && message.contains("restart"),
+        "{message}"
+    );
+}
+
+#[test]
+fn fails_with_exit_3_on_incorrect_key() {
+    let (output, _) = fetch_with_answer(
+        400,
+        &error_body("IncorrectKeyException", "encrypted under another key"),
+    );
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("IncorrectKeyException"), "{message}");
+}
+
+/// Starts a stand-in that responds to every request with 200 and a body of `len` bytes, with
+/// a `content-length` header or, when `chunked`, in chunks of 64 KiB without one. Returns
+/// its address and a counter of requests.
+fn start_large_response_stub(
+    len: usize,
+    chunked: bool,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 65536];
+            let _ = stream.read(&mut buffer);
+            counted.fetch_add(1, Ordering::SeqCst);
+            let chunk = vec![b' '; 64 * 1024];
+            if chunked {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                      transfer-encoding: chunked\r\n\r\n",
+                );
+                for _ in 0..len.div_ceil(chunk.len()) {
+                    let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    let _ = stream.write_all(&chunk);
+                    let _ = stream.write_all(b"\r\n");
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
+            } else {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     content-length: {len}\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                for _ in 0..len.div_ceil(chunk.len()) {
+                    let _ = stream.write_all(&chunk);
+                }
+            }
+        }
+    });
+    (address, requests)
+}
+
+#[test]
+fn rejects_routed_response_over_limit_without_retry() {
+    for chunked in [false, true] {
+        let setup = setup();
+        let (address, requests) = start_large_response_stub(2 * 1024 * 1024, chunked);
+        let policy = write_stub_policy(&setup, default_secret());
+
+        let output = fetch_to_files(
+            "http://kms.test:80",
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        )
+        .args(["--route", &format!("kms.test:80=tcp:{address}")])
+        .output()
+        .unwrap();
+
+        let message = stderr(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "chunked={chunked}: {message}"
+        );
+        assert!(
+            message.contains("exceeds the 1 MiB limit"),
+            "chunked={chunked}: {message}"
+        );
+        assert!(!message.contains("unreachable"), "{message}");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "not retried (chunked={chunked})"
+        );
+        assert!(!setup.dir.join("out").exists());
+    }
+}

@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
@@ -25,7 +26,7 @@ use tracing::debug;
 use super::connect::{Connector, Stream};
 use super::{Route, Target};
 
-/// Largest response body accepted.
+/// Largest response body accepted, in bytes. KMS and instance metadata send a few KiB.
 const MAX_RESPONSE_LEN: usize = 1024 * 1024;
 
 /// Connection attempts give up after this long when the SDK sets no connect timeout.
@@ -81,6 +82,11 @@ pub enum TransportError {
         destination: String,
         source: hyper::Error,
     },
+    #[error(
+        "response from {destination} exceeds the {} MiB limit",
+        limit / (1024 * 1024)
+    )]
+    ResponseTooLarge { destination: String, limit: usize },
 }
 
 /// The SDK HTTP client that honours `--route`.
@@ -366,8 +372,8 @@ fn to_origin_form(
     Ok(http::Request::from_parts(parts, body))
 }
 
-/// Sends one request over an open stream with HTTP/1.1 and returns the response, whose
-/// body is read as the SDK consumes it.
+/// Sends one request over an open stream with HTTP/1.1 and returns the response with its
+/// whole body, read here so that a body over `MAX_RESPONSE_LEN` fails without a retry.
 async fn exchange(
     stream: Box<dyn Stream>,
     request: http::Request<SdkBody>,
@@ -392,9 +398,38 @@ async fn exchange(
     });
 
     let response = sender.send_request(request).await.map_err(http_error)?;
-    // KMS and instance metadata answer with a few KiB; a larger body is cut off with an
-    // error instead of being held in enclave memory.
-    let response = response
-        .map(|body| SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_RESPONSE_LEN)));
+
+    // A larger body is cut off instead of being held in enclave memory. The SDK retries
+    // errors met while it reads a body, so the body is read here: an error without a kind
+    // (`other` with `None`) is not retried, while a broken connection stays an I/O error.
+    let too_large = || {
+        ConnectorError::other(
+            TransportError::ResponseTooLarge {
+                destination: destination.label(),
+                limit: MAX_RESPONSE_LEN,
+            }
+            .into(),
+            None,
+        )
+    };
+    let declared_len = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > MAX_RESPONSE_LEN as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = response.into_parts();
+    let body = match Limited::new(body, MAX_RESPONSE_LEN).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Err(too_large()),
+        Err(error) => match error.downcast::<hyper::Error>() {
+            Ok(source) => return Err(http_error(*source)),
+            Err(other) => return Err(ConnectorError::io(other)),
+        },
+    };
+
+    let response = http::Response::from_parts(parts, SdkBody::from(body));
     HttpResponse::try_from(response).map_err(|error| ConnectorError::other(error.into(), None))
 }

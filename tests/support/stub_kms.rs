@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -12,6 +13,8 @@ pub struct StubKms {
     pub requests: Arc<Mutex<Vec<String>>>,
     /// `X-Amz-Target` of each request, such as `TrentService.Decrypt`; empty when absent.
     pub targets: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted, counted before anything is read from them.
+    connections: Arc<AtomicUsize>,
 }
 
 impl StubKms {
@@ -23,8 +26,11 @@ impl StubKms {
         let recorded = Arc::clone(&requests);
         let targets = Arc::new(Mutex::new(Vec::new()));
         let recorded_targets = Arc::clone(&targets);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::clone(&connections);
         thread::spawn(move || {
             for stream in listener.incoming() {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut content_length = 0usize;
@@ -64,7 +70,13 @@ impl StubKms {
             address,
             requests,
             targets,
+            connections,
         }
+    }
+
+    /// Number of connections accepted so far.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     pub fn endpoint(&self) -> String {
