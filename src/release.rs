@@ -109,6 +109,9 @@ pub enum ReleaseError {
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Gate(#[from] GateDenied),
+    /// Setting up the KMS client failed (endpoint, region, credentials), before any secret.
+    #[error("{0}")]
+    KmsSetup(KmsError),
     #[error("secret {name}: {source}")]
     Kms { name: String, source: KmsError },
     #[error("secret {name}: could not open CiphertextForRecipient: {source}")]
@@ -128,7 +131,7 @@ impl ReleaseError {
             ReleaseError::Keygen(_) | ReleaseError::AttesterTimeout { .. } => 3,
             ReleaseError::Attester { source, .. } => source.exit_code(),
             ReleaseError::Verify(_) | ReleaseError::Gate(_) => 1,
-            ReleaseError::Kms { source, .. } => source.exit_code(),
+            ReleaseError::KmsSetup(source) | ReleaseError::Kms { source, .. } => source.exit_code(),
             ReleaseError::Envelope { .. } => 3,
             ReleaseError::Deliver(error) => error.exit_code(),
         }
@@ -196,13 +199,7 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
         options.routes.clone().map(RoutedHttpClient::into_shared),
     )
     .await
-    .map_err(|source| ReleaseError::Kms {
-        name: selected
-            .first()
-            .map(|s| s.name().to_owned())
-            .unwrap_or_default(),
-        source,
-    })?;
+    .map_err(ReleaseError::KmsSetup)?;
     if let Some(routes) = &options.routes {
         routes.check_url(kms.endpoint())?;
     }

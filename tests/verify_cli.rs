@@ -362,7 +362,13 @@ fn unreadable_report_is_input_error() {
 fn rejects_fifo_report_and_trust_root_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("report.fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let fifo = fifo.display().to_string();
 
     // Nobody writes to the FIFO: a read would block until the test harness times out.
