@@ -7,6 +7,9 @@ use std::process::{Command, Output, Stdio};
 
 use enclave_broker::policy::audit::{Finding, KeyPolicyDocument, audit};
 
+/// sha384("audit fixture PCR0"), a value of the right form that belongs to no image.
+const PCR: &str = "f045eede19f82a1fe0b707b7def14132016c26f57b31c3a2b39cccaa5237f736959c2452fec1da0e1b03381c8a5eb55e";
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/key-policies")
@@ -117,6 +120,21 @@ fn each_bypass_class_gives_exactly_its_finding() {
             0,
             "DecryptAnywhere",
         ),
+        ("image-pcr3-only", "image-not-pinned", 0, "EnclaveDecrypt"),
+        ("image-pcr1-only", "image-not-pinned", 0, "EnclaveDecrypt"),
+        ("image-null-false-pcr3", "image-not-pinned", 0, "EnclaveDecrypt"),
+        (
+            "put-key-policy-same-role",
+            "recipient-can-put-key-policy",
+            2,
+            "KeyAdministration",
+        ),
+        (
+            "put-key-policy-account-root",
+            "recipient-can-put-key-policy",
+            2,
+            "KeyAdministration",
+        ),
     ];
     for (name, id, index, sid) in cases {
         let findings = audit_fixture(&format!("findings/{name}.json"));
@@ -129,21 +147,22 @@ fn each_bypass_class_gives_exactly_its_finding() {
 }
 
 #[test]
-fn default_root_kms_star_gives_three_findings() {
+fn default_root_kms_star_gives_four_findings() {
     let findings = audit_fixture("findings/plaintext-kms-star-root.json");
     let ids: Vec<&str> = findings.iter().map(|f| f.kind.id()).collect();
     assert_eq!(
         ids,
         [
+            "recipient-can-put-key-policy",
             "plaintext-without-attestation",
             "reencrypt-allowed",
             "grant-creation-allowed"
         ]
     );
     assert!(
-        findings[0].message.contains("\"kms:*\""),
+        findings[1].message.contains("\"kms:*\""),
         "{}",
-        findings[0].message
+        findings[1].message
     );
 }
 
@@ -180,8 +199,122 @@ fn pcr_length_message_gives_found_length() {
 }
 
 #[test]
-fn null_deny_covering_broad_allow_is_clean() {
-    assert_eq!(audit_fixture("clean/null-deny-covers-broad-allow.json"), []);
+fn null_deny_covering_pinned_allow_is_clean() {
+    assert_eq!(audit_fixture("clean/null-deny-covers-pinned-allow.json"), []);
+}
+
+#[test]
+fn null_deny_leaves_broad_allow_unpinned() {
+    // The Deny stops requests without an attestation document, so the Allow without
+    // conditions releases to every enclave image, and the account root may rewrite the policy.
+    let findings = audit_fixture("findings/null-deny-broad-allow.json");
+    assert_eq!(
+        summary(&findings),
+        [
+            ("image-not-pinned", 1, None),
+            ("recipient-can-put-key-policy", 2, None)
+        ]
+    );
+    assert!(
+        findings[0]
+            .message
+            .starts_with("allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateDataKeyPair, \
+                          kms:DeriveSharedSecret to arn:aws:iam::111122223333:role/enclave-parent"),
+        "{}",
+        findings[0].message
+    );
+    assert!(
+        findings[1]
+            .message
+            .contains("to arn:aws:iam::111122223333:root (by \"kms:PutKeyPolicy\")"),
+        "{}",
+        findings[1].message
+    );
+}
+
+#[test]
+fn image_pinned_by_pcr8_or_pcr2_is_clean() {
+    for key in ["PCR8", "PCR2", "PCR0"] {
+        let text = format!(
+            r#"{{"Statement": [
+            {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+             "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:{key}": "{PCR}",
+                                                      "kms:RecipientAttestation:PCR3": "{PCR}"}}}}}}]}}"#
+        );
+        assert_eq!(audit(&KeyPolicyDocument::parse(&text).unwrap()), [], "{key}");
+    }
+}
+
+#[test]
+fn zero_pcr8_does_not_pin_image() {
+    let zero = "0".repeat(96);
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Sid": "EnclaveDecrypt", "Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+         "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:PCR8": "{zero}"}}}}}}]}}"#
+    );
+    let findings = audit(&KeyPolicyDocument::parse(&text).unwrap());
+    assert_eq!(
+        summary(&findings),
+        [
+            ("all-zero-pcr", 0, Some("EnclaveDecrypt".to_owned())),
+            ("image-not-pinned", 0, Some("EnclaveDecrypt".to_owned()))
+        ]
+    );
+}
+
+#[test]
+fn generate_random_alone_needs_no_pinning() {
+    let text = r#"{"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:GenerateRandom",
+         "Condition": {"StringEquals": {"kms:RecipientAttestation:PCR3": "3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a"}}}]}"#;
+    assert_eq!(audit(&KeyPolicyDocument::parse(text).unwrap()), []);
+}
+
+#[test]
+fn deny_of_put_key_policy_clears_control_finding() {
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+         "Action": "kms:*", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}}}}}},
+        {{"Effect": "Deny", "Principal": "*", "Action": "kms:PutKeyPolicy", "Resource": "*"}}]}}"#
+    );
+    let findings = audit(&KeyPolicyDocument::parse(&text).unwrap());
+    let ids: Vec<&str> = findings.iter().map(|f| f.kind.id()).collect();
+    assert!(!ids.contains(&"recipient-can-put-key-policy"), "{ids:?}");
+}
+
+#[test]
+fn admin_in_other_account_is_not_recipient() {
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+         "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}}}}}},
+        {{"Effect": "Allow", "Principal": {{"AWS": ["arn:aws:iam::444455556666:root", "111122223333-not-an-account",
+                                              "arn:aws:iam::111122223333:role/key-admin"]}},
+         "Action": "kms:PutKeyPolicy", "Resource": "*"}}]}}"#
+    );
+    assert_eq!(audit(&KeyPolicyDocument::parse(&text).unwrap()), []);
+}
+
+#[test]
+fn bare_account_id_admin_contains_recipient() {
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+         "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}}}}}},
+        {{"Effect": "Allow", "Principal": {{"AWS": "111122223333"}}, "Action": "kms:PutKeyPolicy", "Resource": "*"}}]}}"#
+    );
+    let findings = audit(&KeyPolicyDocument::parse(&text).unwrap());
+    assert_eq!(
+        summary(&findings),
+        [("recipient-can-put-key-policy", 1, None)]
+    );
 }
 
 #[test]
@@ -274,12 +407,13 @@ fn cli_json_lists_findings_by_id() {
     assert_eq!(
         ids,
         [
+            "recipient-can-put-key-policy",
             "plaintext-without-attestation",
             "reencrypt-allowed",
             "grant-creation-allowed"
         ]
     );
-    let first = &report["findings"][0];
+    let first = &report["findings"][1];
     assert_eq!(first["statement"]["index"], 0);
     assert_eq!(first["statement"]["sid"], "Enable IAM User Permissions");
     assert!(first["fix"].as_str().unwrap().contains("Null"));

@@ -1,5 +1,6 @@
-//! Audit of KMS key policies: every way a policy lets callers get plaintext without
-//! attestation, or demands attestation in a way that can never match.
+//! Audit of KMS key policies: the ways a policy lets callers get plaintext without
+//! attestation or to any enclave image, lets them change the policy, or demands attestation
+//! in a way that can never match. The checks are the [`FindingKind`] variants.
 //!
 //! [`KeyPolicyDocument::parse`] reads any key policy (or `aws kms get-key-policy` output) into
 //! normalised statements, and [`audit`] is a pure function from that document to findings.
@@ -14,7 +15,9 @@
 //! `kms:RecipientAttestation` key (such as `aws:PrincipalArn`) are not evaluated.
 
 mod checks;
+mod control;
 mod document;
+mod pinning;
 mod vocabulary;
 
 use std::fmt;
@@ -54,6 +57,13 @@ pub enum FindingKind {
     AllZeroPcr,
     /// `StringLike` with `*` or `?` in a PCR value.
     PcrWildcard,
+    /// An Allow of a recipient action (`kms:Decrypt`, `kms:GenerateDataKey*`,
+    /// `kms:DeriveSharedSecret`) that attested requests reach, with no condition on
+    /// `ImageSha384`, `PCR0`, `PCR2` or a non-zero `PCR8`, so any enclave image matches.
+    ImageNotPinned,
+    /// A principal allowed a recipient action is also allowed `kms:PutKeyPolicy`, directly
+    /// or through its account, so it can remove the attestation conditions.
+    RecipientCanPutKeyPolicy,
 }
 
 impl FindingKind {
@@ -70,6 +80,8 @@ impl FindingKind {
             FindingKind::PcrValueCase => "pcr-value-case",
             FindingKind::AllZeroPcr => "all-zero-pcr",
             FindingKind::PcrWildcard => "pcr-wildcard",
+            FindingKind::ImageNotPinned => "image-not-pinned",
+            FindingKind::RecipientCanPutKeyPolicy => "recipient-can-put-key-policy",
         }
     }
 }

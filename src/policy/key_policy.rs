@@ -133,6 +133,20 @@ impl PrincipalArn {
         &self.0
     }
 
+    /// The 12-digit account id.
+    pub fn account(&self) -> &str {
+        // `parse` checked that the fifth colon-separated part is the account.
+        self.0.split(':').nth(4).unwrap_or_default()
+    }
+
+    /// True for `arn:PARTITION:iam::ACCOUNT:root`, which names the account itself. A key
+    /// policy that names the account delegates access to IAM policies, so every identity in
+    /// the account that an IAM policy allows an action gets it.
+    pub fn is_account_root(&self) -> bool {
+        let parts: Vec<&str> = self.0.splitn(6, ':').collect();
+        matches!(parts[..], [_, _, "iam", _, _, "root"])
+    }
+
     /// True when both ARNs name the same IAM identity. IAM role and user names are unique
     /// within an account regardless of letter case and path, so those are ignored, and an STS
     /// assumed-role ARN names a session of its role.

@@ -5,7 +5,7 @@ use super::vocabulary::{
     AttestationKey, KeyClass, Operator, action_matches, classify_key, has_wildcard,
     is_plaintext_action,
 };
-use super::{Finding, FindingKind, StatementRef};
+use super::{Finding, FindingKind, StatementRef, control, pinning};
 use crate::policy::key_policy::{IMAGE_SHA384_KEY, PLAINTEXT_ACTIONS};
 
 const REENCRYPT_FROM: &str = "kms:ReEncryptFrom";
@@ -29,6 +29,8 @@ pub(super) fn run(document: &KeyPolicyDocument) -> Vec<Finding> {
         check_condition_keys(statement, &mut report);
         check_pcr_values(statement, &mut report);
         check_unsupported_actions(statement, &mut report);
+        pinning::check_image_pinned(document, statement, &mut report);
+        control::check_policy_control(document, statement, &mut report);
         if statement.effect == Effect::Allow && !requires_attestation(statement) {
             check_plaintext(document, statement, &mut report);
             check_reencrypt(document, statement, &mut report);
@@ -38,7 +40,7 @@ pub(super) fn run(document: &KeyPolicyDocument) -> Vec<Finding> {
     findings
 }
 
-type Report<'a> = dyn FnMut(FindingKind, String, String) + 'a;
+pub(super) type Report<'a> = dyn FnMut(FindingKind, String, String) + 'a;
 
 /// True when the statement applies only to requests that carry an attestation document: one
 /// of its conditions compares a `kms:RecipientAttestation` key with an operator that is false
@@ -54,7 +56,7 @@ fn requires_attestation(statement: &Statement) -> bool {
 /// True when the statement applies only to requests that carry an attestation document:
 /// [`requires_attestation`], or a `Null` check with value `false` on a
 /// `kms:RecipientAttestation` key. Actions other than the plaintext ones never carry one.
-fn requires_attestation_document(statement: &Statement) -> bool {
+pub(super) fn requires_attestation_document(statement: &Statement) -> bool {
     requires_attestation(statement)
         || statement.conditions.iter().any(|condition| {
             Operator::parse(&condition.operator).is_null()
@@ -67,7 +69,7 @@ fn requires_attestation_document(statement: &Statement) -> bool {
 }
 
 /// True when `statement` applies to `action`.
-fn covers(actions: &ActionList, action: &str) -> bool {
+pub(super) fn covers(actions: &ActionList, action: &str) -> bool {
     match actions {
         ActionList::Only(patterns) => patterns.iter().any(|p| action_matches(p, action)),
         ActionList::AllExcept(patterns) => !patterns.iter().any(|p| action_matches(p, action)),
@@ -76,7 +78,7 @@ fn covers(actions: &ActionList, action: &str) -> bool {
 
 /// Describes how the statement's action list reaches `action`, for messages: the matching
 /// patterns, or "NotAction".
-fn granted_by(actions: &ActionList, action: &str) -> String {
+pub(super) fn granted_by(actions: &ActionList, action: &str) -> String {
     match actions {
         ActionList::Only(patterns) => patterns
             .iter()
@@ -92,7 +94,7 @@ fn granted_by(actions: &ActionList, action: &str) -> String {
 /// document: it applies to everyone and to `"*"` as resource, covers the action and has no
 /// condition other than `Null` = true on `kms:RecipientAttestation` keys (or no condition at
 /// all).
-fn denied_without_attestation(document: &KeyPolicyDocument, action: &str) -> bool {
+pub(super) fn denied_without_attestation(document: &KeyPolicyDocument, action: &str) -> bool {
     document
         .statements
         .iter()
@@ -148,7 +150,7 @@ fn has_bool_true(statement: &Statement, key: &str) -> bool {
     })
 }
 
-fn describe_principals(principal: &Principals) -> String {
+pub(super) fn describe_principals(principal: &Principals) -> String {
     match principal {
         Principals::Everyone => "everyone (\"*\")".to_owned(),
         Principals::Listed(names) => names.join(", "),
