@@ -400,6 +400,64 @@ fn cli_rejects_wildcard_admin_naming_flag() {
 }
 
 #[test]
+fn cli_rejects_account_root_admin() {
+    let policy = repo_path("policies/example.json");
+    for admin in ["arn:aws:iam::111122223333:root", "111122223333"] {
+        let output = broker(&[
+            "policy",
+            "kms-key-policy",
+            policy.to_str().unwrap(),
+            "--key",
+            "app",
+            "--principal",
+            PRINCIPAL,
+            "--admin",
+            admin,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{admin}");
+        assert!(output.stdout.is_empty(), "{admin}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--admin: "), "{admin}: {stderr}");
+        assert!(stderr.contains("role"), "{admin}: {stderr}");
+    }
+    let output = broker(&[
+        "policy",
+        "kms-key-policy",
+        policy.to_str().unwrap(),
+        "--key",
+        "app",
+        "--principal",
+        PRINCIPAL,
+        "--admin",
+        "arn:aws:iam::111122223333:root",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("kms:PutKeyPolicy"), "{stderr}");
+}
+
+#[test]
+fn rejects_account_root_admin_when_rendering() {
+    let rules =
+        key_rules_from_str(&std::fs::read_to_string(repo_path("policies/example.json")).unwrap())
+            .unwrap();
+    let root = "arn:aws:iam::111122223333:root";
+    let principals = KeyPolicyPrincipals {
+        principal: PrincipalArn::parse(PRINCIPAL).unwrap(),
+        admins: vec![
+            PrincipalArn::parse(ADMIN).unwrap(),
+            PrincipalArn::parse(root).unwrap(),
+        ],
+        deployers: Vec::new(),
+    };
+    assert_eq!(
+        render_key_policy("app", &rules["app"], &principals),
+        Err(KeyPolicyError::AdminIsAccountRoot {
+            admin: root.to_owned()
+        })
+    );
+}
+
+#[test]
 fn cli_rejects_invalid_release_policy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.json");

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use enclave_broker::file_input;
 use enclave_broker::policy::audit::{self, KeyPolicyDocument, MAX_KEY_POLICY_LEN};
-use enclave_broker::policy::key_policy::{KeyPolicyPrincipals, PrincipalArn, render_key_policy};
+use enclave_broker::policy::key_policy::{
+    KeyPolicyError, KeyPolicyPrincipals, PrincipalArn, render_key_policy,
+};
 use enclave_broker::policy::set_pcrs::{BuildMeasurements, set_pcrs_file};
 use enclave_broker::policy::{ReleasePolicy, load_key_rules};
 
@@ -52,7 +54,7 @@ fn kms_key_policy(args: KmsKeyPolicyArgs) -> Result<(), Failure> {
     let admins = args
         .admins
         .iter()
-        .map(|arn| parse_principal("--admin", arn))
+        .map(|arn| parse_admin(arn))
         .collect::<Result<Vec<_>, _>>()?;
     let deployers = args
         .deployers
@@ -92,6 +94,19 @@ fn kms_key_policy(args: KmsKeyPolicyArgs) -> Result<(), Failure> {
 
 fn parse_principal(flag: &str, value: &str) -> Result<PrincipalArn, Failure> {
     PrincipalArn::parse(value).map_err(|error| Failure::usage(format!("{flag}: {error}")))
+}
+
+/// Parses an `--admin` value. The account root is rejected here, with the flag named, before
+/// any file is read; `render_key_policy` rejects it as well.
+fn parse_admin(value: &str) -> Result<PrincipalArn, Failure> {
+    let admin = parse_principal("--admin", value)?;
+    if admin.is_account_root() {
+        let error = KeyPolicyError::AdminIsAccountRoot {
+            admin: admin.to_string(),
+        };
+        return Err(Failure::usage(format!("--admin: {error}")));
+    }
+    Ok(admin)
 }
 
 fn audit(args: AuditArgs) -> Result<(), Failure> {

@@ -95,6 +95,12 @@ impl PrincipalArn {
         if text.chars().any(char::is_whitespace) {
             return Err(invalid("contains whitespace"));
         }
+        if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "a bare account id names the whole account; give a role or user ARN such as \
+                 arn:aws:iam::ACCOUNT:role/NAME",
+            ));
+        }
 
         let parts: Vec<&str> = text.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts[..] else {
@@ -223,6 +229,13 @@ pub enum KeyPolicyError {
          Name a separate administrator role"
     )]
     PrincipalIsAdmin { principal: String, admin: String },
+    #[error(
+        "administrator {admin} is the account root, which hands control of the key to IAM \
+         policies: any identity in the account, the enclave's own role included, could be \
+         granted kms:PutKeyPolicy and remove the attestation conditions. Name administrator \
+         roles instead, such as arn:aws:iam::ACCOUNT:role/key-admin"
+    )]
+    AdminIsAccountRoot { admin: String },
 }
 
 /// A rendered KMS key policy. Serializes to the JSON document KMS accepts.
@@ -286,7 +299,13 @@ pub fn render_key_policy(
     rule: &KeyRule,
     principals: &KeyPolicyPrincipals,
 ) -> Result<KeyPolicy, KeyPolicyError> {
-    // The principal must not be able to rewrite the conditions that bind it.
+    // The principal must not be able to rewrite the conditions that bind it, neither as an
+    // administrator itself nor through an IAM policy that the account root would honour.
+    if let Some(admin) = principals.admins.iter().find(|admin| admin.is_account_root()) {
+        return Err(KeyPolicyError::AdminIsAccountRoot {
+            admin: admin.to_string(),
+        });
+    }
     if let Some(admin) = principals
         .admins
         .iter()
@@ -467,6 +486,21 @@ mod tests {
             let other = PrincipalArn::parse(arn).unwrap();
             assert!(!parent.same_identity(&other), "{arn}");
         }
+    }
+
+    #[test]
+    fn bare_account_id_message_names_role_arn() {
+        let error = PrincipalArn::parse("111122223333").unwrap_err();
+        assert!(error.reason.contains("bare account id"), "{error}");
+    }
+
+    #[test]
+    fn account_root_is_recognised() {
+        let root = PrincipalArn::parse("arn:aws:iam::111122223333:root").unwrap();
+        assert!(root.is_account_root());
+        assert_eq!(root.account(), "111122223333");
+        let role = PrincipalArn::parse("arn:aws:iam::111122223333:role/root").unwrap();
+        assert!(!role.is_account_root());
     }
 
     #[test]
