@@ -238,3 +238,74 @@ fn rejects_principal_that_is_also_admin() {
         assert!(stderr.contains(&expected), "{stderr}");
     }
 }
+
+#[test]
+fn check_warns_about_each_allow_debug_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = policy_with_allow(json!([ { "pcrs": { "0": pcr("00") } } ]));
+    policy["keys"]["app"]["allow_debug"] = json!(true);
+    policy["keys"]["other"] = json!({
+        "key_id": KEY_ARN, "allow": [ { "pcrs": { "0": pcr("aa") } } ], "allow_debug": false
+    });
+    let path = write_policy(&dir, &policy);
+
+    let output = broker(&["policy", "check", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains(
+            "enclave-broker: warning: key rule app: allow_debug is true, so all-zero PCR0, \
+             PCR1 and PCR2 values are accepted"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("every debug-mode enclave"), "{stderr}");
+    assert!(!stderr.contains("key rule other"), "{stderr}");
+}
+
+#[test]
+fn check_rejects_control_characters_in_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["tls\nkey", "tls/\u{1b}[31mkey"] {
+        let mut policy = policy_with_allow(json!([ { "pcrs": { "0": pcr("aa") } } ]));
+        policy["secrets"][0]["file"] = json!(file);
+        let path = write_policy(&dir, &policy);
+
+        let output = broker(&["policy", "check", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{file:?}");
+        let stderr = stderr(&output);
+        assert!(stderr.contains("secrets[0].file"), "{file:?}: {stderr}");
+        assert!(stderr.contains("control character"), "{file:?}: {stderr}");
+    }
+}
+
+#[test]
+fn check_rejects_control_characters_in_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = policy_with_allow(json!([ { "pcrs": { "0": pcr("aa") } } ]));
+    policy["secrets"][0]["name"] = json!("db\npassword");
+    let path = write_policy(&dir, &policy);
+
+    let output = broker(&["policy", "check", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(stderr.contains("secrets[0].name"), "{stderr}");
+}
+
+#[test]
+fn check_rejects_path_and_loader_env_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for env in ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH"] {
+        let mut policy = policy_with_allow(json!([ { "pcrs": { "0": pcr("aa") } } ]));
+        policy["secrets"][0]["env"] = json!(env);
+        let path = write_policy(&dir, &policy);
+
+        let output = broker(&["policy", "check", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{env}");
+        let stderr = stderr(&output);
+        let expected = format!(
+            "secrets[0].env: environment variable {env:?} is not allowed for secrets"
+        );
+        assert!(stderr.contains(&expected), "{env}: {stderr}");
+    }
+}

@@ -598,6 +598,23 @@ fn invalid_documents() -> Vec<(&'static str, Value)> {
             with(|p| p["secrets"][1]["file"] = json!("tls/")),
         ),
         (
+            "file with newline",
+            with(|p| p["secrets"][1]["file"] = json!("tls\nkey")),
+        ),
+        (
+            "file with tab in second segment",
+            with(|p| p["secrets"][1]["file"] = json!("tls/\tkey")),
+        ),
+        (
+            "file with DEL",
+            with(|p| p["secrets"][1]["file"] = json!("tls\u{7f}")),
+        ),
+        ("env is PATH", with(|p| p["secrets"][0]["env"] = json!("PATH"))),
+        (
+            "env is LD_PRELOAD",
+            with(|p| p["secrets"][0]["env"] = json!("LD_PRELOAD")),
+        ),
+        (
             "file with NUL",
             with(|p| p["secrets"][1]["file"] = json!("tls\u{0}key")),
         ),

@@ -38,6 +38,13 @@ fn check(file: &Path) -> Result<(), Failure> {
                 rule.key_id()
             );
         }
+        if rule.allow_debug() {
+            eprintln!(
+                "enclave-broker: warning: key rule {name}: allow_debug is true, so all-zero \
+                 PCR0, PCR1 and PCR2 values are accepted and an entry that pins them releases \
+                 to every debug-mode enclave, whatever its image; never use it in production"
+            );
+        }
     }
     println!(
         "{}: valid ({} key rules, {} secrets)",

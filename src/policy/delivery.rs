@@ -5,7 +5,8 @@ use std::fmt;
 use std::path::Path;
 
 /// A path relative to the delivery folder that cannot leave it: `/`-separated names, none of
-/// them empty, `.` or `..`, no leading `/`, no NUL byte.
+/// them empty, `.` or `..`, no leading `/`, no control character (NUL, newline, tab, other
+/// C0 characters and DEL), which would garble messages and listings of the folder.
 ///
 /// Because `.` and empty segments are rejected, each file has exactly one spelling, so two
 /// secrets that deliver to the same file are found by comparing the text.
@@ -19,6 +20,9 @@ impl RelativePath {
         }
         if text.contains('\0') {
             return Err(InvalidRelativePath::ContainsNul);
+        }
+        if let Some(position) = text.chars().position(|c| c.is_ascii_control()) {
+            return Err(InvalidRelativePath::ControlCharacter { position });
         }
         if text.starts_with('/') {
             return Err(InvalidRelativePath::Absolute);
@@ -57,6 +61,8 @@ pub enum InvalidRelativePath {
     Empty,
     #[error("path contains a NUL byte")]
     ContainsNul,
+    #[error("path contains a control character at position {position}")]
+    ControlCharacter { position: usize },
     #[error("path is absolute; give a path relative to the output folder")]
     Absolute,
     #[error("path has an empty segment (a doubled or trailing /)")]
@@ -65,6 +71,20 @@ pub enum InvalidRelativePath {
     CurrentDirSegment,
     #[error("path has a .. segment, which could leave the output folder")]
     ParentSegment,
+}
+
+/// Returns why the environment variable `name` must not carry a secret, or `None`. `exec`
+/// runs the program with the broker's environment plus the secrets, so a secret named `PATH`
+/// would decide which program runs (and would hide it), and `LD_*` variables such as
+/// `LD_PRELOAD` decide which libraries the dynamic loader loads into it.
+pub fn reserved_env_name(name: &str) -> Option<&'static str> {
+    if name == "PATH" {
+        Some("PATH decides where programs are found")
+    } else if name.starts_with("LD_") {
+        Some("LD_ variables change how the dynamic loader loads programs")
+    } else {
+        None
+    }
 }
 
 /// True for a portable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -129,6 +149,27 @@ mod tests {
             Err(InvalidRelativePath::ContainsNul)
         );
         assert_eq!(RelativePath::parse(""), Err(InvalidRelativePath::Empty));
+    }
+
+    #[test]
+    fn rejects_control_characters_in_path() {
+        for (text, position) in [("tls\nkey", 3), ("a/\tb", 2), ("x\u{7f}", 1), ("\r", 0)] {
+            assert_eq!(
+                RelativePath::parse(text),
+                Err(InvalidRelativePath::ControlCharacter { position }),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reserves_path_and_loader_variables() {
+        for name in ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_"] {
+            assert!(reserved_env_name(name).is_some(), "{name}");
+        }
+        for name in ["Path", "MY_PATH", "PATHS", "LD", "OLD_PRELOAD"] {
+            assert!(reserved_env_name(name).is_none(), "{name}");
+        }
     }
 
     #[test]

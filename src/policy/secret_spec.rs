@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::algorithm::{EncryptionAlgorithm, parse_algorithm};
 use super::ciphertext::parse_ciphertext;
-use super::delivery::{RelativePath, is_env_name};
+use super::delivery::{RelativePath, is_env_name, reserved_env_name};
 use super::json::{JsonPath, Node, ObjectReader, Problems};
 
 const SECRET_FIELDS: &[&str] = &[
@@ -393,6 +393,16 @@ fn parse_env_target(
             format!(
                 "invalid environment variable name {name:?}; expected a letter or _ followed \
                  by letters, digits or _"
+            ),
+        );
+        return None;
+    }
+    if let Some(reason) = reserved_env_name(name) {
+        problems.push(
+            path,
+            format!(
+                "environment variable {name:?} is not allowed for secrets: {reason}, and exec \
+                 passes the secrets to the program in its environment. Choose another name"
             ),
         );
         return None;
