@@ -42,7 +42,7 @@ pub use delivery::{InvalidRelativePath, RelativePath, is_env_name};
 pub use error::{PolicyError, Problem};
 pub use evaluate::{Decision, Denial, DenialReason, EntryComparison, PcrMismatch, evaluate};
 pub use key_rule::{AllowEntry, DEBUG_MODE_ZERO_PCRS, DEFAULT_MAX_AGE, IMAGE_PCRS, KeyRule};
-pub use key_rules::{key_rules_from_str, load_key_rules};
+pub use key_rules::{AttestationRules, key_rules_from_str, load_key_rules};
 pub use secret_spec::SecretSpec;
 pub use trust::{AWS_NITRO_ENCLAVES_G1, TrustRootSpec};
 

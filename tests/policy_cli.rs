@@ -309,3 +309,30 @@ fn check_rejects_path_and_loader_env_names() {
         assert!(stderr.contains(&expected), "{env}: {stderr}");
     }
 }
+
+#[test]
+fn verify_ignores_missing_ciphertext_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = policy_with_allow(json!([ { "pcrs": { "0": pcr("aa") } } ]));
+    policy["secrets"][0] = json!({
+        "name": "db", "key": "app", "ciphertext_file": "not-made-yet.kms", "env": "DB"
+    });
+    let path = write_policy(&dir, &policy);
+    let document = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/nitro/eternis_2024-07-31_prod.cbor");
+
+    // The policy loads although the ciphertext file is missing, so the document is compared
+    // with the rule and denied for its PCR0 (exit 1), not rejected as input (exit 2).
+    let output = broker(&[
+        "verify",
+        document.to_str().unwrap(),
+        "--at",
+        "document",
+        "--policy",
+        path.to_str().unwrap(),
+        "--key",
+        "app",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("PCR0 mismatch"), "{}", stderr(&output));
+}

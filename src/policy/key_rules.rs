@@ -1,11 +1,12 @@
-//! Loading only the `keys` section of a release policy.
+//! Loading only the `keys` section of a release policy, or `keys` and `trust`.
 //!
 //! The KMS key policy and `set-pcrs` depend on key rules alone. They run where the files that
 //! secrets name do not exist yet: the key policy is applied before any ciphertext can be made
-//! under that key, and a deployment repository rarely contains the development root. So this
-//! loader checks the document's top level and every key rule exactly as
+//! under that key, and a deployment repository rarely contains the development root. So
+//! [`load_key_rules`] checks the document's top level and every key rule exactly as
 //! [`ReleasePolicy::load`](super::ReleasePolicy::load) does, but neither checks `trust` and
-//! `secrets` nor reads the files they name.
+//! `secrets` nor reads the files they name. [`AttestationRules::load`] also checks `trust` and
+//! reads its development roots, for `verify`, which needs both but no ciphertext.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,21 +14,106 @@ use std::path::Path;
 use super::error::{PolicyError, Problem};
 use super::json::{JsonPath, Node, Problems};
 use super::key_rule::{self, KeyRule};
+use super::trust::{self, TrustRootSpec};
 
 /// Top-level members of a release policy; anything else is reported as unknown.
 const TOP_LEVEL_FIELDS: &[&str] = &["trust", "keys", "secrets"];
 
 /// Reads a release policy file and returns its key rules by name.
 pub fn load_key_rules(path: &Path) -> Result<BTreeMap<String, KeyRule>, PolicyError> {
-    let text = crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN)
-        .map_err(|error| {
-        let problem = Problem {
-            path: JsonPath::root().to_string(),
-            message: format!("failed to read {}: {error}", path.display()),
-        };
-        PolicyError::new(Some(path), vec![problem])
-    })?;
+    let text = read_policy_text(path)?;
     parse_key_rules(&text).map_err(|problems| PolicyError::new(Some(path), problems))
+}
+
+/// The trust roots and key rules of a release policy: what verifying an attestation
+/// document against a key rule needs. The `secrets` section is neither checked nor read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationRules {
+    trust_roots: Vec<TrustRootSpec>,
+    keys: BTreeMap<String, KeyRule>,
+}
+
+impl AttestationRules {
+    /// Reads a release policy file and checks its top level, `trust` and `keys` as
+    /// [`ReleasePolicy::load`](super::ReleasePolicy::load) does. Development roots are read,
+    /// relative to the policy file's folder; files that secrets name are not.
+    pub fn load(path: &Path) -> Result<AttestationRules, PolicyError> {
+        let text = read_policy_text(path)?;
+        let base_dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        parse_attestation_rules(&text, base_dir)
+            .map_err(|problems| PolicyError::new(Some(path), problems))
+    }
+
+    /// The accepted root certificates, in policy order; see
+    /// [`ReleasePolicy::trust_roots`](super::ReleasePolicy::trust_roots).
+    pub fn trust_roots(&self) -> &[TrustRootSpec] {
+        &self.trust_roots
+    }
+
+    /// The key rules by name. Never empty.
+    pub fn keys(&self) -> &BTreeMap<String, KeyRule> {
+        &self.keys
+    }
+
+    /// The rule named `name`.
+    pub fn key_rule(&self, name: &str) -> Option<&KeyRule> {
+        self.keys.get(name)
+    }
+}
+
+fn read_policy_text(path: &Path) -> Result<String, PolicyError> {
+    crate::file_input::read_limited_to_string(path, crate::file_input::MAX_CONFIG_LEN).map_err(
+        |error| {
+            let problem = Problem {
+                path: JsonPath::root().to_string(),
+                message: format!("failed to read {}: {error}", path.display()),
+            };
+            PolicyError::new(Some(path), vec![problem])
+        },
+    )
+}
+
+fn parse_attestation_rules(text: &str, base_dir: &Path) -> Result<AttestationRules, Vec<Problem>> {
+    let root_path = JsonPath::root();
+    let mut problems = Problems::default();
+
+    let root = match Node::parse(text) {
+        Ok(root) => root,
+        Err(error) => {
+            problems.push(&root_path, format!("invalid JSON: {error}"));
+            return Err(problems.into_vec());
+        }
+    };
+    let Some(fields) = problems.expect_object(&root, &root_path, TOP_LEVEL_FIELDS) else {
+        return Err(problems.into_vec());
+    };
+    let trust_roots = trust::parse_trust(
+        fields.optional("trust"),
+        &fields.field_path("trust"),
+        base_dir,
+        &mut problems,
+    );
+    let keys = fields.required("keys", &mut problems).and_then(|node| {
+        key_rule::parse_keys(node, &fields.field_path("keys"), &mut problems).rules
+    });
+
+    match (trust_roots, keys) {
+        (Some(trust_roots), Some(keys)) if problems.is_empty() => {
+            Ok(AttestationRules { trust_roots, keys })
+        }
+        _ if problems.is_empty() => {
+            // Both parsers record a problem before they return None, so this is a loader bug.
+            problems.push(
+                &root_path,
+                "internal error: a section was rejected without a recorded problem",
+            );
+            Err(problems.into_vec())
+        }
+        _ => Err(problems.into_vec()),
+    }
 }
 
 /// Checks the `keys` section of a release policy given as text.
@@ -90,6 +176,44 @@ mod tests {
             r#"{"keys": {"app": {"key_id": "alias/app", "allow": [{"pcrs": {"0": "00"}}]}}}"#;
         let error = key_rules_from_str(text).unwrap_err();
         assert_eq!(error.problems()[0].path, "keys.app.allow[0].pcrs.0");
+    }
+
+    #[test]
+    fn attestation_rules_read_dev_root_but_not_ciphertext_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
+        std::fs::copy(pem, dir.path().join("root.pem")).unwrap();
+        let text = format!(
+            r#"{{"trust": {{"roots": [{{"dev_root_pem": "root.pem"}}]}},
+                "keys": {{"app": {{"key_id": "alias/app", "allow": [{{"pcrs": {{"0": "{PCR}"}}}}]}}}},
+                "secrets": [{{"name": "a", "key": "app", "ciphertext_file": "missing.kms", "env": "A"}}]}}"#
+        );
+        let path = dir.path().join("policy.json");
+        std::fs::write(&path, text).unwrap();
+
+        let rules = AttestationRules::load(&path).unwrap();
+        assert!(rules.key_rule("app").is_some());
+        assert!(rules.trust_roots()[0].is_development_root());
+    }
+
+    #[test]
+    fn attestation_rules_report_missing_dev_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"{{"trust": {{"roots": [{{"dev_root_pem": "missing.pem"}}]}},
+                "keys": {{"app": {{"key_id": "alias/app", "allow": [{{"pcrs": {{"0": "{PCR}"}}}}]}}}},
+                "secrets": []}}"#
+        );
+        let path = dir.path().join("policy.json");
+        std::fs::write(&path, text).unwrap();
+
+        let error = AttestationRules::load(&path).unwrap_err();
+        assert_eq!(
+            error.problems()[0].path,
+            "trust.roots[0].dev_root_pem",
+            "{error}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use enclave_broker::attestation::document::MAX_OPTIONAL_FIELD_LEN;
 use enclave_broker::attestation::pcr::{PcrIndex, PcrValue};
 use enclave_broker::attestation::verify::{MAX_SKEW, TrustRoot};
-use enclave_broker::policy::{KeyRule, ReleasePolicy, TrustRootSpec};
+use enclave_broker::policy::{AttestationRules, KeyRule, TrustRootSpec};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -232,7 +232,7 @@ fn load_policy(
     key: &str,
     trust_roots: &mut Vec<TrustRoot>,
 ) -> Result<PolicyCheck, Rejection> {
-    let policy = ReleasePolicy::load(path)
+    let policy = AttestationRules::load(path)
         .map_err(|error| Rejection::input("policy.invalid", format!("--policy: {error}")))?;
     let Some(rule) = policy.key_rule(key) else {
         let names: Vec<&str> = policy.keys().keys().map(String::as_str).collect();
