@@ -122,7 +122,12 @@ fn each_bypass_class_gives_exactly_its_finding() {
         ),
         ("image-pcr3-only", "image-not-pinned", 0, "EnclaveDecrypt"),
         ("image-pcr1-only", "image-not-pinned", 0, "EnclaveDecrypt"),
-        ("image-null-false-pcr3", "image-not-pinned", 0, "EnclaveDecrypt"),
+        (
+            "image-null-false-pcr3",
+            "image-not-pinned",
+            0,
+            "EnclaveDecrypt",
+        ),
         (
             "put-key-policy-same-role",
             "recipient-can-put-key-policy",
@@ -200,7 +205,10 @@ fn pcr_length_message_gives_found_length() {
 
 #[test]
 fn null_deny_covering_pinned_allow_is_clean() {
-    assert_eq!(audit_fixture("clean/null-deny-covers-pinned-allow.json"), []);
+    assert_eq!(
+        audit_fixture("clean/null-deny-covers-pinned-allow.json"),
+        []
+    );
 }
 
 #[test]
@@ -216,10 +224,10 @@ fn null_deny_leaves_broad_allow_unpinned() {
         ]
     );
     assert!(
-        findings[0]
-            .message
-            .starts_with("allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateDataKeyPair, \
-                          kms:DeriveSharedSecret to arn:aws:iam::111122223333:role/enclave-parent"),
+        findings[0].message.starts_with(
+            "allows kms:Decrypt, kms:GenerateDataKey, kms:GenerateDataKeyPair, \
+                          kms:DeriveSharedSecret to arn:aws:iam::111122223333:role/enclave-parent"
+        ),
         "{}",
         findings[0].message
     );
@@ -242,7 +250,11 @@ fn image_pinned_by_pcr8_or_pcr2_is_clean() {
              "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:{key}": "{PCR}",
                                                       "kms:RecipientAttestation:PCR3": "{PCR}"}}}}}}]}}"#
         );
-        assert_eq!(audit(&KeyPolicyDocument::parse(&text).unwrap()), [], "{key}");
+        assert_eq!(
+            audit(&KeyPolicyDocument::parse(&text).unwrap()),
+            [],
+            "{key}"
+        );
     }
 }
 

@@ -303,9 +303,8 @@ fn check_rejects_path_and_loader_env_names() {
         let output = broker(&["policy", "check", path.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(2), "{env}");
         let stderr = stderr(&output);
-        let expected = format!(
-            "secrets[0].env: environment variable {env:?} is not allowed for secrets"
-        );
+        let expected =
+            format!("secrets[0].env: environment variable {env:?} is not allowed for secrets");
         assert!(stderr.contains(&expected), "{env}: {stderr}");
     }
 }
@@ -334,5 +333,9 @@ fn verify_ignores_missing_ciphertext_files() {
         "app",
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("PCR0 mismatch"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("PCR0 mismatch"),
+        "{}",
+        stderr(&output)
+    );
 }

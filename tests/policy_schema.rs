@@ -609,7 +609,10 @@ fn invalid_documents() -> Vec<(&'static str, Value)> {
             "file with DEL",
             with(|p| p["secrets"][1]["file"] = json!("tls\u{7f}")),
         ),
-        ("env is PATH", with(|p| p["secrets"][0]["env"] = json!("PATH"))),
+        (
+            "env is PATH",
+            with(|p| p["secrets"][0]["env"] = json!("PATH")),
+        ),
         (
             "env is LD_PRELOAD",
             with(|p| p["secrets"][0]["env"] = json!("LD_PRELOAD")),

@@ -301,7 +301,11 @@ pub fn render_key_policy(
 ) -> Result<KeyPolicy, KeyPolicyError> {
     // The principal must not be able to rewrite the conditions that bind it, neither as an
     // administrator itself nor through an IAM policy that the account root would honour.
-    if let Some(admin) = principals.admins.iter().find(|admin| admin.is_account_root()) {
+    if let Some(admin) = principals
+        .admins
+        .iter()
+        .find(|admin| admin.is_account_root())
+    {
         return Err(KeyPolicyError::AdminIsAccountRoot {
             admin: admin.to_string(),
         });

@@ -179,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn attestation_rules_read_dev_root_but_not_ciphertext_file() {
+    fn attestation_rules_skip_ciphertext_files() {
         let dir = tempfile::tempdir().unwrap();
         let pem = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/nitro/aws_nitro_enclaves_root_g1.pem");
@@ -198,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn attestation_rules_report_missing_dev_root() {
+    fn attestation_rules_need_dev_root() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"{{"trust": {{"roots": [{{"dev_root_pem": "missing.pem"}}]}},

@@ -76,7 +76,7 @@ fn overlap(admins: &Principals, users: &Principals) -> Option<(String, String)> 
                     .map(|user| (admin.clone(), user.clone()))
             })
         }
-        // Everyone and NotPrincipal overlap with any principal, as far as this audit knows.
+        // Everyone and NotPrincipal may include any principal; the audit counts them as overlapping.
         _ => Some((describe(admins), describe(users))),
     }
 }

@@ -7,13 +7,13 @@
 //! (kernel and boot ramdisk), `PCR3` (the parent's IAM role) and `PCR4` (the parent
 //! instance) are the same for every image that runs on that parent.
 
+use super::FindingKind;
 use super::checks::{
     Report, covers, denied_without_attestation, describe_principals, granted_by,
     requires_attestation_document,
 };
 use super::document::{Effect, KeyPolicyDocument, Statement};
 use super::vocabulary::{AttestationKey, KeyClass, Operator, classify_key};
-use super::FindingKind;
 use crate::policy::key_policy::IMAGE_SHA384_KEY;
 
 /// Actions that return key material or plaintext of this key to an enclave as
