@@ -259,6 +259,20 @@ fn image_pinned_by_pcr8_or_pcr2_is_clean() {
 }
 
 #[test]
+fn if_exists_pin_behind_null_deny_is_clean() {
+    // The Deny guarantees an attestation document, so the IfExists comparison always runs.
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+         "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCaseIfExists": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}}}}}},
+        {{"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {{"Null": {{"kms:RecipientAttestation:ImageSha384": "true"}}}}}}]}}"#
+    );
+    assert_eq!(audit(&KeyPolicyDocument::parse(&text).unwrap()), []);
+}
+
+#[test]
 fn zero_pcr8_does_not_pin_image() {
     let zero = "0".repeat(96);
     let text = format!(

@@ -70,8 +70,10 @@ pub(super) fn check_image_pinned(
     );
 }
 
-/// True when one condition requires an image measurement to equal given values. Wildcards
-/// under `StringLike` count as pinning here because pcr-wildcard reports them already.
+/// True when one condition requires an image measurement to equal given values. The check
+/// runs only for requests that carry an attestation document, which has every PCR, so
+/// `…IfExists` operators pin as well. Wildcards under `StringLike` count as pinning here
+/// because pcr-wildcard reports them already.
 fn pins_image(statement: &Statement) -> bool {
     statement.conditions.iter().any(|condition| {
         let Some(key) = classify_key(&condition.key).attestation_key() else {
@@ -85,7 +87,7 @@ fn pins_image(statement: &Statement) -> bool {
                 .all(|value| !value.bytes().all(|b| b == b'0')),
             _ => false,
         };
-        Operator::parse(&condition.operator).requires_key()
+        Operator::parse(&condition.operator).is_positive_match()
             && !condition.values.is_empty()
             && values_pin
     })

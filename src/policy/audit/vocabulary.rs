@@ -88,6 +88,13 @@ impl Operator {
     /// comparison without `IfExists` and without `ForAllValues` (which is true for an absent
     /// key).
     pub fn requires_key(&self) -> bool {
+        self.is_positive_match() && !self.if_exists
+    }
+
+    /// True when the condition, for a request that carries the key, holds only if the key
+    /// equals (or matches) one of the values: a positive string comparison without
+    /// `ForAllValues`, with or without `IfExists`.
+    pub fn is_positive_match(&self) -> bool {
         let positive = matches!(
             self.base.as_str(),
             "StringEquals" | "StringEqualsIgnoreCase" | "StringLike"
@@ -96,7 +103,7 @@ impl Operator {
             .set_qualifier
             .as_deref()
             .is_some_and(|q| q.eq_ignore_ascii_case("ForAllValues"));
-        positive && !self.if_exists && !all_values
+        positive && !all_values
     }
 
     /// True for `StringLike` and `StringNotLike`, which give `*` and `?` their wildcard meaning.
