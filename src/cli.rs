@@ -10,8 +10,9 @@ pub use args::*;
 
 /// Releases secrets to applications in AWS Nitro Enclaves, only to the measured image.
 ///
-/// Exit codes: 0 success, 1 denied, 2 usage or input error, 3 upstream failure, 130 or 143
-/// when SIGINT or SIGTERM ended `fetch` or `exec` before anything was delivered.
+/// Exit codes: 0 success, 1 denied, 2 usage or input error, 3 upstream failure, 128 + the
+/// signal number (129 SIGHUP, 130 SIGINT, 131 SIGQUIT, 143 SIGTERM) when a signal ended
+/// `fetch` or `exec` before anything was delivered.
 #[derive(Debug, Parser)]
 #[command(name = "enclave-broker", version, max_term_width = 100)]
 pub struct Cli {

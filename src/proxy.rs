@@ -46,6 +46,7 @@ mod transfer;
 mod upstream;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use addr::{AddrError, ListenAddr, Upstream};
@@ -125,18 +126,28 @@ impl Proxy {
     /// Binds every route's listener, in configuration order, before anything is served. The
     /// first failure is returned naming its route, and the listeners bound so far are closed.
     pub async fn bind(&self, config: &ProxyConfig) -> Result<BoundProxy, ProxyError> {
-        let mut routes = Vec::with_capacity(config.routes().len());
-
+        let mut bound = Vec::with_capacity(config.routes().len());
         for route in config.routes() {
-            let label = route.label();
             let bind_error = |source| ProxyError::Bind {
-                route: label.clone(),
+                route: route.label(),
                 listen: route.listen().clone(),
                 source,
             };
             let listener = self.binder.bind(route.listen()).map_err(bind_error)?;
             let local_addr = listener.local_addr().map_err(bind_error)?;
+            bound.push((route, listener, local_addr));
+        }
 
+        // Known only now that port 0 listeners have their ports. Each connection checks its
+        // resolved upstream addresses against these, so it cannot loop back into the proxy.
+        let own_listeners: Arc<[SocketAddr]> = bound
+            .iter()
+            .filter_map(|(_, _, local_addr)| local_addr.as_tcp())
+            .collect();
+
+        let mut routes = Vec::with_capacity(bound.len());
+        for (route, listener, local_addr) in bound {
+            let label = route.label();
             let upstream = UpstreamAddrs::new(
                 label.clone(),
                 route.upstream().clone(),
@@ -147,6 +158,7 @@ impl Proxy {
             let context = RouteContext {
                 label,
                 upstream: Arc::new(upstream),
+                own_listeners: Arc::clone(&own_listeners),
                 connect_timeout: route.connect_timeout(),
                 idle_timeout: route.idle_timeout(),
                 observer: self.observer.clone(),

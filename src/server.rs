@@ -9,6 +9,7 @@
 //! Layout: [`query`] parses the query string, [`routes`] maps requests to responses, and
 //! [`listener`] accepts connections and shuts down gracefully.
 
+mod host;
 mod listener;
 pub mod query;
 mod routes;
@@ -68,8 +69,9 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// Allows an address that is not loopback. Anyone who can reach the endpoint then obtains
-    /// documents for keys of their choosing.
+    /// Allows an address that is not loopback, and requests whose `Host` header names any
+    /// host. Anyone who can reach the endpoint then obtains documents for keys of their
+    /// choosing.
     pub danger_allow_non_loopback: bool,
     pub limits: Limits,
 }
@@ -113,6 +115,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     limits: Limits,
+    loopback_hosts_only: bool,
 }
 
 impl Server {
@@ -140,6 +143,7 @@ impl Server {
             listener,
             local_addr,
             limits: config.limits.clone(),
+            loopback_hosts_only: !config.danger_allow_non_loopback,
         })
     }
 
@@ -152,6 +156,13 @@ impl Server {
     /// within [`Limits::drain_timeout`] and returns.
     pub async fn run(self, attester: Arc<dyn Attester>, shutdown: impl Future<Output = ()>) {
         let router = routes::router(attester, &self.limits);
-        listener::serve(self.listener, router, self.limits, shutdown).await;
+        listener::serve(
+            self.listener,
+            router,
+            self.limits,
+            self.loopback_hosts_only,
+            shutdown,
+        )
+        .await;
     }
 }

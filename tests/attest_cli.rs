@@ -272,6 +272,61 @@ fn attest_rejects_empty_and_oversized_files() {
 }
 
 #[test]
+fn attest_rejects_output_that_is_not_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_dir = dir.path().join("sim");
+    sim_init(&sim_dir);
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+
+    for (output_path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (folder.as_path(), "a folder"),
+        (Path::new("/dev/null"), "a device"),
+    ] {
+        let mut child = Command::new(BINARY)
+            .arg("attest")
+            .arg("--attester")
+            .arg(format!("sim={}", sim_dir.display()))
+            .arg("-o")
+            .arg(output_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+
+        // A broker that opens the FIFO would wait for a reader forever; end it instead.
+        let mut status = None;
+        for _ in 0..600 {
+            status = child.try_wait().unwrap();
+            if status.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if status.is_none() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "attest -o {} did not exit within 60 s",
+                output_path.display()
+            );
+        }
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+
+        assert_eq!(status.unwrap().code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("-o {}: the path is {kind}", output_path.display())),
+            "{stderr}"
+        );
+    }
+    assert!(fifo.exists() && folder.read_dir().unwrap().next().is_none());
+}
+
+#[test]
 fn attest_server_refuses_non_loopback_listen() {
     let output = Command::new(BINARY)
         .args([
@@ -295,8 +350,10 @@ fn nsm_attester_without_device_points_at_simulator() {
     if Path::new("/dev/nsm").exists() {
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)
-        .args(["attest", "--attester", "nsm", "-o", "/dev/null"])
+        .args(["attest", "--attester", "nsm", "-o"])
+        .arg(dir.path().join("report.bin"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3));

@@ -265,6 +265,29 @@ fn upstream_pointing_at_another_routes_listener_rejected() {
 }
 
 #[test]
+fn other_spellings_of_own_listener_rejected() {
+    // The message shows the upstream as parsed, so an IPv6 address in its standard form.
+    for (upstream, shown) in [
+        ("[::ffff:127.0.0.1]:8443", "[::ffff:127.0.0.1]:8443"),
+        ("0.0.0.0:8443", "0.0.0.0:8443"),
+        ("127.1:8443", "127.1:8443"),
+        ("[::ffff:7f00:1]:8443", "[::ffff:127.0.0.1]:8443"),
+    ] {
+        let toml = route("tcp:127.0.0.1:8443", upstream);
+
+        let message = rejection(&toml);
+
+        assert!(
+            message.contains(&format!(
+                "route[0] (listen \"tcp:127.0.0.1:8443\") upstream: \"{shown}\" is the \
+                 proxy's own listener tcp:127.0.0.1:8443 (route[0])"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn upstream_on_same_port_of_other_host_accepted() {
     let toml = [
         route("tcp:127.0.0.1:8443", "10.0.0.5:8443"),

@@ -212,3 +212,73 @@ async fn every_address_refused_lists_each() {
     );
     proxy.stop().await.unwrap();
 }
+
+/// Returns a free loopback port: bound once, then released for the proxy to bind.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn resolved_own_listener_spellings_close_client() {
+    for spelling in [
+        "[::ffff:127.0.0.1]",
+        "0.0.0.0",
+        "[::ffff:7f00:1]",
+        "127.0.0.1",
+    ] {
+        let port = free_port();
+        let toml = format!(
+            "[[route]]\nlisten = \"tcp:127.0.0.1:{port}\"\nupstream = \"upstream.test:443\"\n"
+        );
+        let own: SocketAddr = format!("{spelling}:{port}").parse().unwrap();
+        let resolver = ScriptedResolver::new(move |_| Ok(vec![own]));
+        let mut proxy = start_resolving(resolver, &toml).await;
+
+        let mut client = connect(proxy.addr(0)).await;
+        let mut buffer = [0u8; 8];
+        let read = within_guard("client read", client.read(&mut buffer)).await;
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "expected end of stream for {own}, got {read:?}"
+        );
+
+        let report = proxy.next_report().await;
+        assert_eq!(report.kind, "upstream_is_own_listener", "{own}");
+        assert_eq!(report.upstream_addr, None, "{own}");
+        assert!(
+            report.outcome.contains(&own.to_string()),
+            "{}",
+            report.outcome
+        );
+        // The refused connection is the only one: nothing looped back into the proxy.
+        let (result, later) = proxy.stop_and_collect().await;
+        result.unwrap();
+        assert!(later.is_empty(), "{own}: {later:?}");
+    }
+}
+
+#[tokio::test]
+async fn own_listener_address_skipped_for_next_address() {
+    let (logs, _guard) = capture_logs();
+    let echo = spawn_echo().await;
+    let port = free_port();
+    let toml =
+        format!("[[route]]\nlisten = \"tcp:127.0.0.1:{port}\"\nupstream = \"upstream.test:443\"\n");
+    let own: SocketAddr = format!("[::ffff:127.0.0.1]:{port}").parse().unwrap();
+    let resolver = ScriptedResolver::new(move |_| Ok(vec![own, echo]));
+    let mut proxy = start_resolving(resolver, &toml).await;
+
+    assert_eq!(echo_through(proxy.addr(0), b"ping").await, b"ping");
+    let report = proxy.next_report().await;
+    assert_eq!(report.kind, "closed", "{}", report.outcome);
+    assert_eq!(report.upstream_addr, Some(echo));
+    proxy.stop().await.unwrap();
+
+    let text = logs.contents();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(
+        text.contains("upstream address is one of the proxy's own listeners"),
+        "{text}"
+    );
+}

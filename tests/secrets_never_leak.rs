@@ -870,6 +870,69 @@ fn sigint_after_first_rename_restores_earlier_files() {
 }
 
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the pause before renaming exists in debug builds only"
+)]
+fn sighup_between_staging_and_renaming_removes_staged_files() {
+    let workspace = local_workspace();
+    let kms = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
+    let policy = two_file_policy(&workspace);
+    let before = snapshot(&workspace.dir);
+
+    let output = fetch_interrupted_before_rename(&workspace, &kms, &policy, 0, "HUP");
+
+    assert_eq!(output.status.code(), Some(129), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "interrupted by SIGHUP during delivery; every staged file was removed and \
+             nothing was delivered"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        snapshot(&workspace.dir),
+        before,
+        "no staged file, no delivered file and no created folder remains"
+    );
+    assert_nothing_leaked(&workspace, &output, &[], &[("secret", FILE_SECRET)]);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the pause before renaming exists in debug builds only"
+)]
+fn sigquit_after_first_rename_restores_earlier_files() {
+    let workspace = local_workspace();
+    let kms = start_sealing_kms(workspace.key_arn.clone(), FILE_SECRET);
+    let out = workspace.out_dir();
+    fs::create_dir_all(out.join("nested")).unwrap();
+    for folder in [&out, &out.join("nested")] {
+        fs::set_permissions(folder, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    fs::write(out.join("first.txt"), b"earlier value").unwrap();
+    let policy = two_file_policy(&workspace);
+    let before = snapshot(&workspace.dir);
+
+    let output = fetch_interrupted_before_rename(&workspace, &kms, &policy, 1, "QUIT");
+
+    assert_eq!(output.status.code(), Some(131), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted by SIGQUIT during delivery"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        snapshot(&workspace.dir),
+        before,
+        "the file renamed before the signal is replaced by the earlier one again"
+    );
+    assert_nothing_leaked(&workspace, &output, &[], &[("secret", FILE_SECRET)]);
+}
+
+#[test]
 fn sigterm_before_delivery_exits_143_with_nothing_written() {
     let workspace = local_workspace();
     // A KMS stand-in that accepts the connection and never responds, so the broker is

@@ -1,5 +1,5 @@
 //! The attestation endpoint's HTTP behaviour: methods, paths, size limits, concurrency,
-//! deadlines, attester failures and shutdown.
+//! deadlines, attester failures, the loopback Host check and shutdown.
 
 mod server_common;
 
@@ -11,7 +11,7 @@ use enclave_broker::attestation::source::{
     AttestFuture, AttestationRequest, Attester, AttesterError,
 };
 use enclave_broker::server::{Limits, Server, ServerConfig, ServerError};
-use server_common::{REPORT, TestServer, get, request, send_raw};
+use server_common::{REPORT, TestServer, get, get_with_host, request, send_raw};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rejects_other_methods_with_405() {
@@ -74,7 +74,7 @@ async fn rejects_long_request_target() {
 async fn rejects_oversized_headers() {
     let server = TestServer::sim().await;
     let head = format!(
-        "GET {REPORT} HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
+        "GET {REPORT} HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
         "b".repeat(20_000)
     );
     let response = send_raw(server.addr, head.as_bytes()).await;
@@ -110,8 +110,8 @@ async fn serves_64_concurrent_requests() {
 async fn serves_keep_alive_requests_on_one_connection() {
     let server = TestServer::sim().await;
     let head = format!(
-        "GET {REPORT}?nonce=AQ HTTP/1.1\r\nHost: x\r\n\r\n\
-         GET {REPORT}?nonce= HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {REPORT}?nonce=AQ HTTP/1.1\r\nHost: localhost\r\n\r\n\
+         GET {REPORT}?nonce= HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     );
     let response = send_raw(server.addr, head.as_bytes()).await;
     // The first response is parsed; the second (a 400) follows it on the same connection.
@@ -254,6 +254,91 @@ async fn refuses_non_loopback_address_without_danger_flag() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn rejects_non_loopback_host_with_421() {
+    let server = TestServer::sim().await;
+    let port = server.addr.port();
+    let cases = [
+        Some("evil.example".to_owned()),
+        Some(format!("evil.example:{port}")),
+        Some(format!("127.0.0.1.nip.example:{port}")),
+        Some(format!("192.0.2.1:{port}")),
+        None,
+    ];
+    for host in cases {
+        let response = get_with_host(server.addr, REPORT, host.as_deref()).await;
+
+        assert_eq!(response.status, 421, "Host {host:?}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "Host {host:?}"
+        );
+        assert!(
+            response.error().starts_with("misdirected_request: "),
+            "Host {host:?}: {}",
+            response.error()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejects_absolute_form_target_of_other_host() {
+    let server = TestServer::sim().await;
+    let port = server.addr.port();
+    let target = format!("http://evil.example{REPORT}?nonce=AQ");
+
+    let response = get_with_host(server.addr, &target, Some(&format!("localhost:{port}"))).await;
+
+    assert_eq!(response.status, 421);
+    assert_eq!(
+        response.error(),
+        "misdirected_request: the request target names a host that is not loopback; send the \
+         path only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_loopback_hosts_and_targets() {
+    let server = TestServer::sim().await;
+    let port = server.addr.port();
+    let local_path = format!("{REPORT}?nonce=AQ");
+    let absolute = format!("http://127.0.0.1:{port}{REPORT}?nonce=AQ");
+    let cases = [
+        (local_path.as_str(), format!("localhost:{port}")),
+        (local_path.as_str(), format!("127.0.0.1:{port}")),
+        (local_path.as_str(), "localhost".to_owned()),
+        (local_path.as_str(), format!("[::1]:{port}")),
+        (absolute.as_str(), format!("127.0.0.1:{port}")),
+    ];
+    for (target, host) in cases {
+        let response = get_with_host(server.addr, target, Some(&host)).await;
+
+        assert_eq!(response.status, 200, "{target} with Host {host}");
+        assert_eq!(
+            server.verify(&response.body).document().nonce(),
+            Some(&[1u8][..]),
+            "{target} with Host {host}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn danger_flag_serves_any_host() {
+    let config = ServerConfig {
+        danger_allow_non_loopback: true,
+        ..ServerConfig::new("127.0.0.1:0".parse().unwrap())
+    };
+    let server = TestServer::start_with_config(slow(Duration::ZERO), &config).await;
+    let target = format!("http://evil.example{REPORT}");
+
+    let by_host = get_with_host(server.addr, REPORT, Some("evil.example:50123")).await;
+    let by_target = get_with_host(server.addr, &target, Some("evil.example")).await;
+
+    assert_eq!(by_host.status, 200);
+    assert_eq!(by_target.status, 200);
+}
+
 #[test]
 fn loopback_check_accepts_all_loopback_forms() {
     use enclave_broker::server::is_loopback;
@@ -286,7 +371,7 @@ async fn closes_connection_with_slow_headers() {
     let server = TestServer::sim_with_limits(limits).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream
-        .write_all(format!("GET {REPORT} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+        .write_all(format!("GET {REPORT} HTTP/1.1\r\nHost: localhost\r\n").as_bytes())
         .await
         .unwrap();
 
@@ -308,7 +393,7 @@ async fn closes_idle_keep_alive_connection() {
     let server = TestServer::sim_with_limits(limits).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream
-        .write_all(format!("GET {REPORT}?nonce=AQ HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .write_all(format!("GET {REPORT}?nonce=AQ HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
         .await
         .unwrap();
 

@@ -16,7 +16,7 @@ use enclave_broker::attestation::source::{
 };
 use enclave_broker::server::query::{NONCE, PUBLIC_KEY, USER_DATA};
 use enclave_broker::server::{ErrorCode, Limits, REPORT_PATH};
-use server_common::{RawResponse, TestServer, get, request};
+use server_common::{RawResponse, TestServer, get, get_with_host, request};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn spec() -> Yaml {
@@ -85,6 +85,7 @@ fn error_codes_match_server() {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::UriTooLong,
+        ErrorCode::MisdirectedRequest,
         ErrorCode::AttestationFailed,
         ErrorCode::AttesterTimeout,
     ]
@@ -127,6 +128,7 @@ async fn response_for(status: &str) -> RawResponse {
         "404" => get(server.addr, "/elsewhere").await,
         "405" => request(server.addr, "POST", REPORT_PATH).await,
         "414" => server.report(&"a".repeat(9000)).await,
+        "421" => get_with_host(server.addr, REPORT_PATH, Some("evil.example:50123")).await,
         "431" => server.report(&"a".repeat(20_000)).await,
         "500" => {
             let failing = TestServer::start(Arc::new(Fails), Limits::default()).await;
@@ -151,7 +153,9 @@ async fn every_documented_status_is_served() {
     let statuses: Vec<&str> = responses.keys().map(|key| key.as_str().unwrap()).collect();
     assert_eq!(
         statuses,
-        vec!["200", "400", "404", "405", "414", "431", "500", "503"]
+        vec![
+            "200", "400", "404", "405", "414", "421", "431", "500", "503"
+        ]
     );
 
     for (status, described) in responses {

@@ -158,6 +158,24 @@ fn real_documents_match_expected_json() {
 }
 
 #[test]
+fn at_keywords_ignore_letter_case() {
+    let lower = verify_json(ENCLAVE_DOC, &["--at", "document"]).json();
+
+    for keyword in ["DOCUMENT", "Document"] {
+        let run = verify_json(ENCLAVE_DOC, &["--at", keyword]);
+
+        assert_eq!(run.code, 0, "--at {keyword}: {}", run.stderr);
+        assert_eq!(
+            run.json()["checked_at"],
+            lower["checked_at"],
+            "--at {keyword}"
+        );
+    }
+    let run = verify_json(ENCLAVE_DOC, &["--at", "NOW"]);
+    assert_ne!(run.code, 2, "--at NOW is not a usage error: {}", run.stderr);
+}
+
+#[test]
 fn json_keys_follow_the_contract() {
     let report = verify_json(ENCLAVE_DOC, &["--at", "document"]).json();
     let keys: Vec<&str> = report

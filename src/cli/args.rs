@@ -78,7 +78,8 @@ pub struct AttestArgs {
     /// Attestation source: nsm, anjuna, anjuna=URL or sim=DIR.
     #[arg(long, value_name = "SOURCE", default_value = "nsm")]
     pub attester: String,
-    /// Output file for the raw COSE_Sign1 document; stdout when not given.
+    /// Output file for the raw COSE_Sign1 document, a regular file or a new path; stdout when
+    /// not given.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -112,7 +113,8 @@ pub struct VerifyArgs {
     /// Key rule of --policy to check against.
     #[arg(long, value_name = "NAME", requires = "policy")]
     pub key: Option<String>,
-    /// Verification time: now, document (the document's own timestamp) or an RFC 3339 time.
+    /// Verification time: now, document (the document's own timestamp), in any letter case,
+    /// or an RFC 3339 time.
     #[arg(long, value_name = "RFC3339|document|now", default_value = "now")]
     pub at: String,
     /// Oldest document accepted, from its timestamp to the verification time: a whole number

@@ -28,6 +28,9 @@ pub fn attest(args: AttestArgs) -> Result<(), Failure> {
         user_data: read_field("--user-data", args.user_data.as_deref())?,
         nonce: read_field("--nonce", args.nonce.as_deref())?,
     };
+    if let Some(path) = &args.output {
+        check_output_path(path)?;
+    }
     if args.output.is_none() && std::io::stdout().is_terminal() {
         return Err(Failure::usage(
             "the document is binary CBOR; write it with -o FILE or redirect stdout",
@@ -56,12 +59,7 @@ pub fn attest(args: AttestArgs) -> Result<(), Failure> {
 
     // 3. Write it out.
     match &args.output {
-        Some(path) => std::fs::write(path, &document).map_err(|error| {
-            Failure::new(
-                2,
-                anyhow::anyhow!("-o {}: cannot write: {error}", path.display()),
-            )
-        }),
+        Some(path) => write_output(path, &document),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -134,6 +132,64 @@ fn warn_if_simulator(attester: &dyn Attester) {
 }
 
 /// Reads one field file: absent when the flag is not given, otherwise 1 to 1024 bytes.
+/// Rejects an `-o` path that exists and is not a regular file, before the attester is
+/// called. Writing to a FIFO waits for a reader forever, and a device or folder is no place
+/// for a document.
+fn check_output_path(path: &Path) -> Result<(), Failure> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(not_regular_output(path, metadata.file_type())),
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Failure::usage(format!(
+            "-o {}: cannot check the output path: {error}",
+            path.display()
+        ))),
+    }
+}
+
+fn not_regular_output(path: &Path, file_type: std::fs::FileType) -> Failure {
+    use std::os::unix::fs::FileTypeExt;
+
+    let kind = if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Failure::usage(format!(
+        "-o {}: the path is {kind}; give a regular file or a path that does not exist yet",
+        path.display()
+    ))
+}
+
+/// Writes the document to `path`. The file is opened without blocking and checked again,
+/// so a FIFO put there after [`check_output_path`] fails instead of hanging, and a regular
+/// file is truncated only after that check.
+fn write_output(path: &Path, document: &[u8]) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let write_error = |error: std::io::Error| {
+        Failure::usage(format!("-o {}: cannot write: {error}", path.display()))
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(write_error)?;
+    let file_type = file.metadata().map_err(write_error)?.file_type();
+    if !file_type.is_file() {
+        return Err(not_regular_output(path, file_type));
+    }
+    file.set_len(0).map_err(write_error)?;
+    file.write_all(document).map_err(write_error)
+}
+
 fn read_field(flag: &str, path: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
     let Some(path) = path else {
         return Ok(None);

@@ -56,7 +56,7 @@ pub fn exec(args: ExecArgs) -> Result<(), Failure> {
     run(&args.release, delivery)
 }
 
-/// Handles SIGTERM and SIGINT for the rest of the run. Before delivery the process exits at
+/// Handles SIGTERM, SIGINT, SIGHUP and SIGQUIT alike for the rest of the run. Before delivery the process exits at
 /// once with 128 + the signal number. During file delivery the delivery is undone and the
 /// run fails with that code. After delivery the signal is ignored.
 fn listen_for_termination() -> Result<(), Failure> {
@@ -68,12 +68,16 @@ fn listen_for_termination() -> Result<(), Failure> {
     let register = |kind| signal(kind).map_err(|error| Failure::new(3, error));
     let mut terminate = register(SignalKind::terminate())?;
     let mut interrupt = register(SignalKind::interrupt())?;
+    let mut hangup = register(SignalKind::hangup())?;
+    let mut quit = register(SignalKind::quit())?;
 
     tokio::spawn(async move {
         loop {
             let received = tokio::select! {
                 Some(()) = terminate.recv() => Signal::Terminate,
                 Some(()) = interrupt.recv() => Signal::Interrupt,
+                Some(()) = hangup.recv() => Signal::Hangup,
+                Some(()) = quit.recv() => Signal::Quit,
                 else => return,
             };
             let (action, _guard) = process_interrupt().on_signal(received);

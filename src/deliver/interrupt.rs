@@ -1,4 +1,4 @@
-//! SIGTERM and SIGINT around delivery. Before delivery starts, the process exits at once
+//! SIGTERM, SIGINT, SIGHUP and SIGQUIT around delivery. Before delivery starts, the process exits at once
 //! because nothing was delivered. During delivery, the delivery stops at its next step and
 //! undoes everything it did. After delivery, the signal is ignored because the run has
 //! finished.
@@ -15,6 +15,9 @@ use std::sync::{Mutex, MutexGuard};
 pub enum Signal {
     Terminate,
     Interrupt,
+    /// SIGHUP, which a closed terminal or ssh session sends to the processes it started.
+    Hangup,
+    Quit,
 }
 
 impl Signal {
@@ -22,17 +25,21 @@ impl Signal {
         match self {
             Signal::Terminate => "SIGTERM",
             Signal::Interrupt => "SIGINT",
+            Signal::Hangup => "SIGHUP",
+            Signal::Quit => "SIGQUIT",
         }
     }
 
     /// Exit code after this signal: 128 + the signal number (143 for SIGTERM, 130 for
-    /// SIGINT), the status a shell reports for a process the signal ended. Supervisors
+    /// SIGINT, 129 for SIGHUP, 131 for SIGQUIT), the status a shell reports for a process the signal ended. Supervisors
     /// (systemd, container runtimes, shells) read it as a termination, not as a denial or
     /// an upstream failure that a retry could fix.
     pub fn exit_code(self) -> i32 {
         match self {
             Signal::Terminate => 128 + 15,
             Signal::Interrupt => 128 + 2,
+            Signal::Hangup => 128 + 1,
+            Signal::Quit => 128 + 3,
         }
     }
 }
@@ -238,5 +245,7 @@ mod tests {
     fn exit_codes_follow_shell_convention() {
         assert_eq!(Signal::Terminate.exit_code(), 143);
         assert_eq!(Signal::Interrupt.exit_code(), 130);
+        assert_eq!(Signal::Hangup.exit_code(), 129);
+        assert_eq!(Signal::Quit.exit_code(), 131);
     }
 }

@@ -102,32 +102,102 @@ impl Upstream {
     }
 
     /// Returns whether connecting to this upstream reaches a TCP listener bound to `listen`,
-    /// as far as the configuration alone can tell. That is the case for the same address and
-    /// port, and for the same port on a listener bound to every address (`0.0.0.0` or `::`)
-    /// when the upstream is a loopback or unspecified address. `localhost` counts as a
-    /// loopback address.
+    /// as far as the configuration alone can tell. [`addr_reaches_listener`] states the
+    /// rules. An IPv4
+    /// address in the shorthand `getaddrinfo` accepts (`127.1`, `0x7f.1`) counts as that
+    /// address, and `localhost` counts as a loopback address.
     ///
     /// NOTE: other DNS names are not resolved here, and neither are the machine's own
     /// non-loopback addresses known, so an upstream that reaches a listener through them is
-    /// not detected.
+    /// not detected here. The proxy checks every resolved address again before connecting.
     pub(crate) fn reaches_listener(&self, listen: SocketAddr) -> bool {
         if self.port != listen.port() {
             return false;
         }
-        let is_local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
         match &self.host {
-            UpstreamHost::Ip(ip) => {
-                *ip == listen.ip() || (listen.ip().is_unspecified() && is_local(*ip))
-            }
+            UpstreamHost::Ip(ip) => addr_reaches_listener(SocketAddr::new(*ip, self.port), listen),
             UpstreamHost::Name(name) => {
-                let is_localhost = name
-                    .strip_suffix('.')
-                    .unwrap_or(name)
-                    .eq_ignore_ascii_case("localhost");
-                is_localhost && is_local(listen.ip())
+                let name = name.strip_suffix('.').unwrap_or(name);
+                if let Some(ip) = parse_ipv4_shorthand(name) {
+                    return addr_reaches_listener(SocketAddr::new(ip.into(), self.port), listen);
+                }
+                let is_local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+                name.eq_ignore_ascii_case("localhost") && is_local(listen.ip())
             }
         }
     }
+}
+
+/// Returns `ip` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) turned into the IPv4
+/// address it carries, which is where a connection to it goes.
+pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Returns whether a TCP connection to `target` reaches a listener bound to `listener`.
+///
+/// Both addresses are compared in canonical form (see [`canonical_ip`]), on the same port.
+/// A listener bound to an unspecified address (`0.0.0.0` or `::`) is reached through any
+/// loopback or unspecified address, and a connection to an unspecified address goes to the
+/// local host, so it reaches a loopback listener. Both rules ignore the address family, which
+/// errs on the side of reporting a loop: a `0.0.0.0` listener counts as reached by `[::1]`.
+pub(crate) fn addr_reaches_listener(target: SocketAddr, listener: SocketAddr) -> bool {
+    if target.port() != listener.port() {
+        return false;
+    }
+    let target = canonical_ip(target.ip());
+    let listener = canonical_ip(listener.ip());
+    let is_local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+
+    target == listener
+        || (listener.is_unspecified() && is_local(target))
+        || (target.is_unspecified() && is_local(listener))
+}
+
+/// Parses the IPv4 forms that `inet_aton`, and so `getaddrinfo`, accepts besides the dotted
+/// quad: one to four parts, each decimal, octal (leading `0`) or hexadecimal (`0x`), where
+/// the last part fills the remaining bytes (`127.1` is `127.0.0.1`). Returns `None` for
+/// anything else, which is then a DNS name.
+fn parse_ipv4_shorthand(text: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<u32> = text
+        .split('.')
+        .map(parse_inet_number)
+        .collect::<Option<_>>()?;
+    let (last, leading) = parts.split_last()?;
+    if leading.len() > 3 || leading.iter().any(|part| *part > 0xff) {
+        return None;
+    }
+
+    // The last part covers the bytes the leading parts leave, so it must fit in them.
+    let last_bits = 8 * (4 - leading.len() as u32);
+    if last_bits < 32 && *last >= 1 << last_bits {
+        return None;
+    }
+    let mut value = *last;
+    for (position, part) in leading.iter().enumerate() {
+        value |= part << (24 - 8 * position as u32);
+    }
+    Some(value.into())
+}
+
+/// Parses one part of an `inet_aton` address: decimal, octal with a leading `0`, or
+/// hexadecimal with `0x`.
+fn parse_inet_number(text: &str) -> Option<u32> {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    if text.len() > 1
+        && let Some(octal) = text.strip_prefix('0')
+    {
+        return u32::from_str_radix(octal, 8).ok();
+    }
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 impl FromStr for Upstream {
@@ -305,6 +375,81 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(text.parse::<Upstream>(), Err(expected), "upstream {text:?}");
+        }
+    }
+
+    #[test]
+    fn own_listener_spellings_reach_listener() {
+        let listener: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        for upstream in [
+            "127.0.0.1:8443",
+            "[::ffff:127.0.0.1]:8443",
+            "[::ffff:7f00:1]:8443",
+            "0.0.0.0:8443",
+            "[::]:8443",
+            "127.1:8443",
+            "0x7f.1:8443",
+            "0177.0.0.1:8443",
+            "2130706433:8443",
+            "localhost:8443",
+        ] {
+            let upstream: Upstream = upstream.parse().unwrap();
+            assert!(upstream.reaches_listener(listener), "upstream {upstream}");
+        }
+    }
+
+    #[test]
+    fn unspecified_listener_reached_by_loopback() {
+        let any_v4: SocketAddr = "0.0.0.0:8443".parse().unwrap();
+        let any_v6: SocketAddr = "[::]:8443".parse().unwrap();
+        for target in ["127.0.0.2:8443", "[::1]:8443", "[::ffff:127.0.0.1]:8443"] {
+            let target: SocketAddr = target.parse().unwrap();
+            assert!(
+                addr_reaches_listener(target, any_v4),
+                "{target} to {any_v4}"
+            );
+            assert!(
+                addr_reaches_listener(target, any_v6),
+                "{target} to {any_v6}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_hosts_and_ports_do_not_reach_listener() {
+        let listener: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        for upstream in [
+            "127.0.0.1:8444",
+            "127.0.0.2:8443",
+            "10.0.0.5:8443",
+            "[::ffff:10.0.0.5]:8443",
+            "127.1.example:8443",
+            "256.1:8443",
+            "kms.us-east-1.amazonaws.com:8443",
+        ] {
+            let upstream: Upstream = upstream.parse().unwrap();
+            assert!(!upstream.reaches_listener(listener), "upstream {upstream}");
+        }
+    }
+
+    #[test]
+    fn parses_ipv4_shorthand_like_inet_aton() {
+        let cases = [
+            ("127.1", Some([127, 0, 0, 1])),
+            ("127.0.1", Some([127, 0, 0, 1])),
+            ("0x7f000001", Some([127, 0, 0, 1])),
+            ("10.0x10.0400", Some([10, 16, 1, 0])),
+            ("1.2.3.4.5", None),
+            ("1.256", Some([1, 0, 1, 0])),
+            ("256.1", None),
+            ("1.2.65536", None),
+            ("08.1", None),
+            ("1..2", None),
+            ("a.b", None),
+        ];
+        for (text, expected) in cases {
+            let expected = expected.map(std::net::Ipv4Addr::from);
+            assert_eq!(parse_ipv4_shorthand(text), expected, "{text:?}");
         }
     }
 

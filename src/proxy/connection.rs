@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, sleep, timeout_at};
 
+use super::addr::addr_reaches_listener;
 use super::listener::{ClientStream, Endpoint};
 use super::transfer::{Side, Transfer, TransferError};
 use super::upstream::{self, ConnectError, ResolveError, UpstreamAddrs};
@@ -23,6 +24,8 @@ pub type ConnectionObserver = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 pub(crate) struct RouteContext {
     pub(crate) label: String,
     pub(crate) upstream: Arc<UpstreamAddrs>,
+    /// The TCP addresses every route of this proxy listens on.
+    pub(crate) own_listeners: Arc<[SocketAddr]>,
     pub(crate) connect_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) observer: Option<ConnectionObserver>,
@@ -157,6 +160,7 @@ async fn connect_upstream(
         .addresses()
         .await
         .map_err(Outcome::UpstreamUnresolved)?;
+    let addrs = without_own_listeners(route, &addrs)?;
     upstream::connect(&addrs, deadline).await.map_err(|error| {
         if error.all_refused() {
             Outcome::UpstreamRefused(error)
@@ -164,6 +168,39 @@ async fn connect_upstream(
             Outcome::UpstreamUnreachable(error)
         }
     })
+}
+
+/// Removes the resolved addresses that are one of the proxy's own TCP listeners, because a
+/// connection to them would come straight back into the proxy, again and again, until the
+/// connection limit is used up. Fails when no address is left.
+///
+/// The configuration check rejects such upstreams when it can tell from the text alone. This
+/// check also covers DNS names, ports chosen at bind time and other spellings of an address.
+fn without_own_listeners(
+    route: &RouteContext,
+    addrs: &[SocketAddr],
+) -> Result<Vec<SocketAddr>, Outcome> {
+    let (looping, remaining): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs.iter().partition(|addr| {
+        route
+            .own_listeners
+            .iter()
+            .any(|listener| addr_reaches_listener(**addr, *listener))
+    });
+    if looping.is_empty() {
+        return Ok(remaining);
+    }
+
+    tracing::warn!(
+        route = %route.label,
+        upstream = %route.upstream.upstream(),
+        skipped_addresses = ?looping,
+        own_listeners = ?route.own_listeners,
+        "upstream address is one of the proxy's own listeners; not connecting to it"
+    );
+    if remaining.is_empty() {
+        return Err(Outcome::UpstreamIsOwnListener(looping[0]));
+    }
+    Ok(remaining)
 }
 
 /// Completes once the close signal is `true`, or once its sender is gone, since then no
@@ -188,6 +225,9 @@ pub enum Outcome {
     UpstreamUnresolved(ResolveError),
     /// Resolving and connecting took longer than `connect_timeout`.
     ConnectTimedOut(Duration),
+    /// Every resolved upstream address is one of the proxy's own listeners, such as this
+    /// one, so the proxy closed the client connection without connecting.
+    UpstreamIsOwnListener(SocketAddr),
     /// Reading from this side failed.
     ReadError { from: Side, error: io::Error },
     /// Writing to this side failed.
@@ -206,6 +246,7 @@ impl Outcome {
             Outcome::UpstreamUnreachable(_) => "upstream_unreachable",
             Outcome::UpstreamUnresolved(_) => "upstream_unresolved",
             Outcome::ConnectTimedOut(_) => "connect_timeout",
+            Outcome::UpstreamIsOwnListener(_) => "upstream_is_own_listener",
             Outcome::ReadError { .. } => "read_error",
             Outcome::WriteError { .. } => "write_error",
             Outcome::Shutdown => "shutdown",
@@ -224,6 +265,10 @@ impl fmt::Display for Outcome {
             Outcome::ConnectTimedOut(after) => {
                 write!(f, "upstream connect timed out after {after:?}")
             }
+            Outcome::UpstreamIsOwnListener(addr) => write!(
+                f,
+                "upstream address {addr} is the proxy's own listener; not connected"
+            ),
             Outcome::ReadError { from, error } => write!(f, "read error from {from}: {error}"),
             Outcome::WriteError { to, error } => write!(f, "write error to {to}: {error}"),
             Outcome::Shutdown => f.write_str("shutdown"),

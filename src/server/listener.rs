@@ -17,10 +17,13 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use super::{Limits, routes};
 
+/// Serves `listener` until `shutdown`. With `loopback_hosts_only`, requests whose `Host` or
+/// absolute-form target is not loopback get a 421.
 pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    loopback_hosts_only: bool,
     shutdown: impl Future<Output = ()>,
 ) {
     let connection_permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -49,6 +52,7 @@ pub(super) async fn serve(
                 router: router.clone(),
                 peer,
                 limits: limits.clone(),
+                loopback_hosts_only,
                 shutdown: notify_shutdown.subscribe(),
                 _drain_guard: drain_guard.clone(),
             };
@@ -85,6 +89,7 @@ struct Connection {
     router: Router,
     peer: SocketAddr,
     limits: Limits,
+    loopback_hosts_only: bool,
     shutdown: broadcast::Receiver<()>,
     /// Dropped when this connection ends; the listener waits for all of them at shutdown.
     _drain_guard: mpsc::Sender<()>,
@@ -96,11 +101,12 @@ impl Connection {
         let router = self.router.clone();
         let peer = self.peer;
         let max_uri_len = self.limits.max_uri_len;
+        let loopback_hosts_only = self.loopback_hosts_only;
         let service = hyper::service::service_fn(move |request| {
             let router = router.clone();
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    routes::handle(router, peer, max_uri_len, request).await,
+                    routes::handle(router, peer, max_uri_len, loopback_hosts_only, request).await,
                 )
             }
         });

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tower_service::Service;
 
 use super::Limits;
+use super::host::check_loopback_request;
 use super::query::parse_report_query;
 use crate::attestation::source::Attester;
 
@@ -35,6 +36,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 414: the request target is longer than [`Limits::max_uri_len`].
     UriTooLong,
+    /// 421: the `Host` header or an absolute-form request target names a host that is not
+    /// loopback, as in a DNS-rebinding attack from a web page.
+    MisdirectedRequest,
     /// 500: the attester failed; the cause is in the server log only.
     AttestationFailed,
     /// 503: no document within [`Limits::request_timeout`].
@@ -48,6 +52,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::MisdirectedRequest => "misdirected_request",
             ErrorCode::AttestationFailed => "attestation_failed",
             ErrorCode::AttesterTimeout => "attester_timeout",
         }
@@ -59,6 +64,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorCode::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             ErrorCode::AttestationFailed => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::AttesterTimeout => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -106,12 +112,14 @@ pub(super) fn router(attester: Arc<dyn Attester>, limits: &Limits) -> Router {
         .with_state(state)
 }
 
-/// Handles one request from `peer`: checks the target length, routes, and writes one
-/// access-log line without the query.
+/// Handles one request from `peer`: checks the target length and, with
+/// `loopback_hosts_only`, that the request is addressed to loopback, then routes and writes
+/// one access-log line without the query.
 pub(super) async fn handle<B>(
     mut router: Router,
     peer: SocketAddr,
     max_uri_len: usize,
+    loopback_hosts_only: bool,
     request: Request<B>,
 ) -> Response<Body>
 where
@@ -131,11 +139,20 @@ where
         .path_and_query()
         .map_or(0, |target| target.as_str().len());
 
+    let not_loopback = if loopback_hosts_only {
+        check_loopback_request(request.uri(), request.headers()).err()
+    } else {
+        None
+    };
+
     let response = if target_len > max_uri_len {
         error_response(
             ErrorCode::UriTooLong,
             &format!("request target is {target_len} bytes, limit {max_uri_len}"),
         )
+    } else if let Some(reason) = not_loopback {
+        tracing::info!(%peer, ?reason, "request rejected: Host or target is not loopback");
+        error_response(ErrorCode::MisdirectedRequest, reason.message())
     } else {
         // Router's future never fails (its error type is Infallible).
         match router.call(request.map(Body::new)).await {

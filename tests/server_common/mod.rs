@@ -51,7 +51,16 @@ impl TestServer {
     pub async fn start(attester: Arc<dyn Attester>, limits: Limits) -> Self {
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
         config.limits = limits;
-        let server = Server::bind(&config).await.unwrap();
+        Self::start_with_config(attester, &config).await
+    }
+
+    /// Starts a server with `config`, which tests keep on a loopback address.
+    pub async fn start_with_config(attester: Arc<dyn Attester>, config: &ServerConfig) -> Self {
+        assert!(
+            config.listen.ip().is_loopback(),
+            "tests listen on loopback only"
+        );
+        let server = Server::bind(config).await.unwrap();
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(attester, async {
@@ -168,4 +177,11 @@ fn parse_response(received: &[u8]) -> RawResponse {
         headers,
         body,
     }
+}
+
+/// Sends `GET target` with the given `Host` header value, or none, and `Connection: close`.
+pub async fn get_with_host(addr: SocketAddr, target: &str, host: Option<&str>) -> RawResponse {
+    let host_line = host.map_or(String::new(), |host| format!("Host: {host}\r\n"));
+    let head = format!("GET {target} HTTP/1.1\r\n{host_line}Connection: close\r\n\r\n");
+    send_raw(addr, head.as_bytes()).await
 }

@@ -108,12 +108,14 @@ impl Settings {
     }
 }
 
-/// Parses `--at`: `now`, `document` or an RFC 3339 time at or after 1970.
+/// Parses `--at`: `now` or `document` in any letter case, or an RFC 3339 time at or after
+/// 1970.
 fn parse_time(text: &str) -> Result<VerificationTime, Rejection> {
-    match text {
-        "now" => return Ok(VerificationTime::Now),
-        "document" => return Ok(VerificationTime::Document),
-        _ => {}
+    if text.eq_ignore_ascii_case("now") {
+        return Ok(VerificationTime::Now);
+    }
+    if text.eq_ignore_ascii_case("document") {
+        return Ok(VerificationTime::Document);
     }
     let invalid = |detail: String| {
         Rejection::usage(format!(
@@ -353,6 +355,20 @@ mod tests {
             parse_time("2024-01-24T19:14:25.635+01:00").unwrap(),
             VerificationTime::At(1_706_120_065_635)
         );
+    }
+
+    #[test]
+    fn parses_at_keywords_in_any_case() {
+        for text in ["DOCUMENT", "Document", "dOcUmEnT"] {
+            assert_eq!(
+                parse_time(text).unwrap(),
+                VerificationTime::Document,
+                "{text}"
+            );
+        }
+        for text in ["NOW", "Now"] {
+            assert_eq!(parse_time(text).unwrap(), VerificationTime::Now, "{text}");
+        }
     }
 
     #[test]
