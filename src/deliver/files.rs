@@ -6,7 +6,7 @@
 //! others must not be able to write to it, because they could otherwise swap the files.
 //!
 //! Before staging, each of these folders is cleared of staged files left by runs that were
-//! killed (see [`super::stale`]). A SIGTERM or SIGINT during delivery (see
+//! killed (see [`super::stale`]). A SIGTERM, SIGINT, SIGHUP or SIGQUIT during delivery (see
 //! [`super::interrupt`]) undoes it like any other failure.
 
 use std::collections::BTreeSet;
