@@ -2,8 +2,8 @@
 //! the environment of a program the broker replaces itself with.
 //!
 //! Every mode checks all secrets before it outputs anything, so a failure leaves nothing
-//! behind: no file of several, no partial JSON. A SIGTERM, SIGINT, SIGHUP or SIGQUIT during delivery counts
-//! as such a failure (see [`interrupt`]).
+//! behind: no file of several, no partial JSON. A SIGTERM, SIGINT, SIGHUP or SIGQUIT during
+//! delivery counts as such a failure (see [`interrupt`]).
 
 mod files;
 pub mod interrupt;

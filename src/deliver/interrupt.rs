@@ -1,7 +1,7 @@
-//! SIGTERM, SIGINT, SIGHUP and SIGQUIT around delivery. Before delivery starts, the process exits at once
-//! because nothing was delivered. During delivery, the delivery stops at its next step and
-//! undoes everything it did. After delivery, the signal is ignored because the run has
-//! finished.
+//! SIGTERM, SIGINT, SIGHUP and SIGQUIT around delivery. Before delivery starts, the process
+//! exits at once because nothing was delivered. During delivery, the delivery stops at its
+//! next step and undoes everything it did. After delivery, the signal is ignored because the
+//! run has finished.
 //!
 //! The signal listener (in the command-line front end) calls [`Interrupt::on_signal`];
 //! delivery calls [`Interrupt::begin`], [`Interrupt::check`] between steps and
@@ -31,9 +31,9 @@ impl Signal {
     }
 
     /// Exit code after this signal: 128 + the signal number (143 for SIGTERM, 130 for
-    /// SIGINT, 129 for SIGHUP, 131 for SIGQUIT), the status a shell reports for a process the signal ended. Supervisors
-    /// (systemd, container runtimes, shells) read it as a termination, not as a denial or
-    /// an upstream failure that a retry could fix.
+    /// SIGINT, 129 for SIGHUP, 131 for SIGQUIT), the status a shell reports for a process
+    /// the signal ended. Supervisors (systemd, container runtimes, shells) read it as a
+    /// termination, not as a denial or an upstream failure that a retry could fix.
     pub fn exit_code(self) -> i32 {
         match self {
             Signal::Terminate => 128 + 15,
