@@ -8,6 +8,8 @@
 
 mod endpoint;
 mod error;
+mod profile;
+mod region;
 mod response;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +31,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use tracing::{debug, info};
 
-pub use endpoint::check_endpoint_scheme;
+pub use endpoint::{check_endpoint_scheme, check_simulator_route, is_aws_host};
 pub use error::KmsError;
 
 /// Raw bytes of an attestation document (COSE_Sign1 CBOR), never its base64 form. The SDK
@@ -96,7 +98,7 @@ pub struct DecryptRequest<'a> {
 /// The part of a `Decrypt` response the broker uses.
 pub struct RecipientCiphertext {
     /// `KeyId` from the response: the ARN of the key KMS actually used.
-    pub key_id: Option<String>,
+    pub key_id: String,
     /// `CiphertextForRecipient`: a CMS EnvelopedData for the enclave's RSA key.
     pub ciphertext_for_recipient: Vec<u8>,
 }
@@ -112,13 +114,20 @@ impl KmsClient {
     /// checks the endpoint: the endpoint variables must hold valid URLs, the scheme must fit
     /// the trust model, and a simulated enclave must not be sent to AWS KMS.
     /// With `http_client`, every connection the SDK makes (KMS, and instance metadata for
-    /// credentials) goes through it; without, the SDK's default HTTPS client is used.
+    /// credentials) goes through it; without, the SDK's HTTPS client is used, with response
+    /// bodies capped as the routed client caps them.
     pub async fn from_environment(
         settings: &KmsSettings,
         http_client: Option<SharedHttpClient>,
     ) -> Result<Self, KmsError> {
         // Checked before the SDK reads them: it would replace an invalid value with AWS KMS.
         let kms_endpoint_variable = endpoint::read_endpoint_variables()?;
+        if !endpoint::is_endpoint_variable_set() {
+            profile::check_profile_endpoint().await?;
+        }
+        if settings.region.is_none() {
+            region::check_region_variables()?;
+        }
 
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts)
@@ -134,12 +143,11 @@ impl KmsClient {
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
-        if let Some(http_client) = http_client {
-            loader = loader.http_client(http_client);
-        }
+        let http_client = http_client.unwrap_or_else(crate::transport::default_https_client);
+        loader = loader.http_client(http_client);
         let sdk_config = loader.load().await;
 
-        let region = sdk_config.region().ok_or(KmsError::NoRegion)?.to_string();
+        let region = region::check_region(sdk_config.region())?;
         let resolved =
             endpoint::resolve_endpoint(kms_endpoint_variable, sdk_config.endpoint_url(), &region);
         if settings.simulated_attester {
@@ -225,8 +233,15 @@ impl KmsClient {
             })?
             .as_ref()
             .to_vec();
+        // KMS always names the key it used, so a response without `KeyId` is malformed.
+        let key_id = output
+            .key_id()
+            .ok_or_else(|| KmsError::MissingKeyId {
+                key_id: request.key_id.to_owned(),
+            })?
+            .to_owned();
         Ok(RecipientCiphertext {
-            key_id: output.key_id().map(str::to_owned),
+            key_id,
             ciphertext_for_recipient,
         })
     }
@@ -261,13 +276,13 @@ impl Intercept for AttemptCounter {
 /// Checks the response `KeyId` against the rule's key when the rule names a full key ARN.
 /// The parent controls the credentials and so the account; a matching ARN proves the
 /// secret was released by the key the policy names.
-pub fn check_response_key_id(expected_arn: &str, found: Option<&str>) -> Result<(), KmsError> {
-    if found == Some(expected_arn) {
+pub fn check_response_key_id(expected_arn: &str, found: &str) -> Result<(), KmsError> {
+    if found == expected_arn {
         return Ok(());
     }
     Err(KmsError::KeyIdMismatch {
         expected: expected_arn.to_owned(),
-        found: found.unwrap_or("(none)").to_owned(),
+        found: found.to_owned(),
     })
 }
 
@@ -278,13 +293,11 @@ mod tests {
     #[test]
     fn rejects_response_for_another_key() {
         let expected = "arn:aws:kms:us-east-1:111122223333:key/a";
-        let error =
-            check_response_key_id(expected, Some("arn:aws:kms:us-east-1:444455556666:key/a"))
-                .unwrap_err();
+        let error = check_response_key_id(expected, "arn:aws:kms:us-east-1:444455556666:key/a")
+            .unwrap_err();
         assert!(error.to_string().contains("444455556666"));
         assert_eq!(error.exit_code(), 1);
-        assert!(check_response_key_id(expected, None).is_err());
-        assert!(check_response_key_id(expected, Some(expected)).is_ok());
+        assert!(check_response_key_id(expected, expected).is_ok());
     }
 
     #[test]

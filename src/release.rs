@@ -191,6 +191,14 @@ pub async fn run(options: ReleaseOptions) -> Result<Released, ReleaseError> {
     warn_about_key_aliases(policy, &rules);
 
     // The KMS client, and its route, are checked before any key is generated.
+    if let Some(routes) = &options.routes
+        && options.attester.is_simulator()
+    {
+        for (destination, target) in routes.routes() {
+            crate::kms::check_simulator_route(&destination, target)
+                .map_err(ReleaseError::KmsSetup)?;
+        }
+    }
     let kms = KmsClient::from_environment(
         &KmsSettings {
             simulated_attester: options.attester.is_simulator(),
@@ -398,7 +406,7 @@ async fn decrypt_secret(
         .map_err(kms_error)?;
 
     if rule.is_key_arn() {
-        crate::kms::check_response_key_id(rule.key_id(), answer.key_id.as_deref())
+        crate::kms::check_response_key_id(rule.key_id(), &answer.key_id)
             .map_err(kms_error)?;
     }
 

@@ -8,12 +8,14 @@
 
 mod client;
 mod connect;
+mod limit;
 
 use std::fmt;
 use std::str::FromStr;
 
 pub use client::{RoutedHttpClient, TlsRoots, TransportError};
 pub use connect::{Connector, SystemConnector};
+pub use limit::default_https_client;
 
 /// The far end of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The main job against a loopback stub KMS, for responses LocalStack cannot return:
-//! AccessDenied, throttling, a `KeyId` of another account, a corrupted envelope. Each must
-//! end with the documented exit code and nothing delivered.
+//! AccessDenied, throttling, a `KeyId` of another account or none, a corrupted envelope, a
+//! body without end. Each must end with the documented exit code and nothing delivered.
 
 mod support;
 
@@ -706,8 +706,9 @@ fn fails_with_exit_3_on_incorrect_key() {
 }
 
 /// Starts a stand-in that responds to every request with 200 and a body of `len` bytes, with
-/// a `content-length` header or, when `chunked`, in chunks of 64 KiB without one. Returns
-/// its address and a counter of requests.
+/// a `content-length` header or, when `chunked`, in chunks of 64 KiB without one. It stops
+/// writing when the broker closes the connection, so `usize::MAX` gives an endless body.
+/// Returns its address and a counter of requests.
 fn start_large_response_stub(
     len: usize,
     chunked: bool,
@@ -735,9 +736,12 @@ fn start_large_response_stub(
                       transfer-encoding: chunked\r\n\r\n",
                 );
                 for _ in 0..len.div_ceil(chunk.len()) {
-                    let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
-                    let _ = stream.write_all(&chunk);
-                    let _ = stream.write_all(b"\r\n");
+                    let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                    framed.extend_from_slice(&chunk);
+                    framed.extend_from_slice(b"\r\n");
+                    if stream.write_all(&framed).is_err() {
+                        break;
+                    }
                 }
                 let _ = stream.write_all(b"0\r\n\r\n");
             } else {
@@ -747,7 +751,9 @@ fn start_large_response_stub(
                 );
                 let _ = stream.write_all(header.as_bytes());
                 for _ in 0..len.div_ceil(chunk.len()) {
-                    let _ = stream.write_all(&chunk);
+                    if stream.write_all(&chunk).is_err() {
+                        break;
+                    }
                 }
             }
         }
@@ -790,4 +796,192 @@ fn rejects_routed_response_over_limit_without_retry() {
         );
         assert!(!setup.dir.join("out").exists());
     }
+}
+
+#[test]
+fn rejects_direct_response_over_limit_without_retry() {
+    // Without --route the SDK's own HTTP client is used; it must stop at the same limit.
+    let cases = [(usize::MAX, true), (300 * 1024 * 1024, false)];
+    for (len, chunked) in cases {
+        let setup = setup();
+        let (address, requests) = start_large_response_stub(len, chunked);
+        let policy = write_stub_policy(&setup, default_secret());
+
+        let output = fetch_to_files(
+            &format!("http://{address}"),
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        )
+        .output()
+        .unwrap();
+
+        let message = stderr(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "chunked={chunked}: {message}"
+        );
+        assert!(
+            message.contains("exceeds the 1 MiB limit"),
+            "chunked={chunked}: {message}"
+        );
+        assert!(message.contains("did not retry"), "{message}");
+        assert!(!message.contains("unreachable"), "{message}");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "not retried (chunked={chunked})"
+        );
+        assert!(!setup.dir.join("out").exists());
+    }
+}
+
+#[test]
+fn rejects_kms_response_without_key_id() {
+    let body = json!({ "CiphertextForRecipient": "MIAGCSqGSIb3DQEHA6CAMIACAQIxggFr" });
+
+    let (output, requests) = fetch_with_answer(200, &body.to_string());
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("without KeyId"), "{message}");
+    assert!(!message.contains("(none)"), "{message}");
+    assert!(!message.contains("another account"), "{message}");
+    assert_eq!(requests, 1, "not retried");
+}
+
+#[test]
+fn rejects_simulator_route_to_aws_host() {
+    // A local-looking endpoint routed to AWS would send a simulated document to AWS KMS.
+    // The check runs before any connection, so no name here is ever resolved.
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+    let targets = [
+        "kms.us-east-1.amazonaws.com:443",
+        "KMS.us-east-1.AmazonAWS.com.:443",
+        "kms.us-east-1.api.aws:443",
+        "kms.cn-north-1.amazonaws.com.cn:443",
+    ];
+
+    for target in targets {
+        let route = format!("{}=tcp:{target}", stub.address);
+        let output = fetch(&setup, &stub, &policy);
+        assert_eq!(output.status.code(), Some(1), "the stub works");
+        let connections_before = stub.connection_count();
+
+        let output = fetch_to_files(
+            &stub.endpoint(),
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        )
+        .args(["--route", &route])
+        .output()
+        .unwrap();
+
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{target}: {message}");
+        assert!(message.contains(&route), "names the route: {message}");
+        assert!(message.contains("AWS host"), "{message}");
+        assert!(!message.contains("recipient key pair generated"), "{message}");
+        assert_eq!(stub.connection_count(), connections_before, "{target}");
+        assert!(!setup.dir.join("out").exists());
+    }
+}
+
+#[test]
+fn rejects_simulator_with_dual_stack_aws_kms_endpoint() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+
+    let output = fetch_to_files(
+        "https://kms.us-east-1.api.aws",
+        &setup.dir.join("sim"),
+        &policy,
+        &setup.dir.join("out"),
+    )
+    .args(["--route", &format!("kms.us-east-1.api.aws:443=tcp:{}", stub.address)])
+    .output()
+    .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    assert!(
+        stderr(&output).contains("AWS KMS accepts only attestation documents signed by AWS"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn rejects_empty_or_missing_region_before_key_generation() {
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let policy = write_stub_policy(&setup, default_secret());
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("AWS_REGION", "")], "AWS_REGION=\"\" is set but empty"),
+        (
+            &[("AWS_DEFAULT_REGION", "")],
+            "AWS_DEFAULT_REGION=\"\" is set but empty",
+        ),
+        (&[], "no AWS region configured"),
+    ];
+
+    for (variables, expected) in cases {
+        let mut command = fetch_to_files(
+            &stub.endpoint(),
+            &setup.dir.join("sim"),
+            &policy,
+            &setup.dir.join("out"),
+        );
+        command.env_remove("AWS_REGION");
+        for (name, value) in variables {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+
+        assert_stopped_before_kms(&output, &stub, &setup);
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{variables:?}: {message}");
+    }
+}
+
+#[test]
+fn rejects_invalid_profile_endpoint_url_before_any_connection() {
+    // The SDK would drop the invalid value and use AWS KMS; the route sends what would go
+    // there to the stub, whose count shows that nothing was sent.
+    let setup = setup();
+    let stub = StubKms::start(400, error_body("AccessDeniedException", "unused"));
+    let attester = StubKms::start(500, String::new());
+    let policy = write_stub_policy(&setup, default_secret());
+    let config = setup.dir.join("aws-config");
+    std::fs::write(&config, "[default]\nendpoint_url = 127.0.0.1:4566\n").unwrap();
+
+    let output = broker("unused")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_CONFIG_FILE", &config)
+        .args(["fetch", "--attester"])
+        .arg(format!("anjuna={}", attester.endpoint()))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--out-dir")
+        .arg(setup.dir.join("out"))
+        .args(["--route", &aws_kms_route(&stub)])
+        .output()
+        .unwrap();
+
+    assert_stopped_before_kms(&output, &stub, &setup);
+    assert_eq!(attester.connection_count(), 0);
+    let message = stderr(&output);
+    assert!(
+        message.contains("endpoint_url = \"127.0.0.1:4566\""),
+        "names key and value: {message}"
+    );
+    assert!(
+        message.contains(&config.display().to_string()),
+        "names the file: {message}"
+    );
+    assert!(message.contains("profile default"), "{message}");
 }

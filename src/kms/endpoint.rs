@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 
 use super::KmsError;
+use crate::transport::Target;
 
 /// The shared endpoint variable of the AWS SDKs, used by every service.
 pub const SHARED_ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL";
@@ -37,12 +38,18 @@ pub struct ResolvedEndpoint {
 /// returns the valid value of `AWS_ENDPOINT_URL_KMS`, if set. A variable that is set but
 /// empty is invalid.
 ///
-/// NOTE: `endpoint_url` in the AWS profile is not checked here. The SDK drops an invalid
-/// value with a warning, and the regional AWS endpoint is then used (rejected only for sim).
+/// `endpoint_url` in the AWS profile is checked by `profile::check_profile_endpoint`.
 pub fn read_endpoint_variables() -> Result<Option<String>, KmsError> {
     let kms = std::env::var_os(KMS_ENDPOINT_VARIABLE);
     let shared = std::env::var_os(SHARED_ENDPOINT_VARIABLE);
     check_endpoint_variables(kms, shared)
+}
+
+/// True when `AWS_ENDPOINT_URL_KMS` or `AWS_ENDPOINT_URL` is set; the SDK then ignores
+/// `endpoint_url` in the AWS profile.
+pub fn is_endpoint_variable_set() -> bool {
+    std::env::var_os(KMS_ENDPOINT_VARIABLE).is_some()
+        || std::env::var_os(SHARED_ENDPOINT_VARIABLE).is_some()
 }
 
 /// Checks the variable values given, as `read_endpoint_variables` does for the environment.
@@ -78,7 +85,7 @@ fn parse_endpoint_variable(variable: &'static str, value: OsString) -> Result<St
 }
 
 /// Names what is wrong with `value` as an endpoint URL, or returns `None` when it is valid.
-fn endpoint_url_problem(value: &str) -> Option<&'static str> {
+pub(super) fn endpoint_url_problem(value: &str) -> Option<&'static str> {
     if value.is_empty() {
         return Some("the value is empty");
     }
@@ -137,19 +144,43 @@ pub fn resolve_endpoint(
     }
 }
 
-/// True when the URL's host is an AWS service host (`*.amazonaws.com`, or
-/// `*.amazonaws.com.cn` in the China regions). A URL that cannot be parsed counts as not AWS.
+/// Domains of AWS service endpoints: `amazonaws.com`, `api.aws` (the dual-stack endpoints
+/// such as `kms.us-east-1.api.aws`) and `amazonaws.com.cn` (the China regions).
+const AWS_DOMAINS: [&str; 3] = ["amazonaws.com", "api.aws", "amazonaws.com.cn"];
+
+/// True when the URL's host is an AWS service host (see `is_aws_host`). A URL that cannot
+/// be parsed counts as not AWS.
 pub fn is_aws_endpoint(url: &str) -> bool {
     let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
-    let Some(host) = uri.host() else {
-        return false;
-    };
+    uri.host().is_some_and(is_aws_host)
+}
+
+/// True when `host` is one of `AWS_DOMAINS` or a subdomain of one, in any letter case and
+/// with or without a trailing dot.
+///
+/// NOTE: an IP address is never recognised, although it may belong to an AWS endpoint.
+pub fn is_aws_host(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    ["amazonaws.com", "amazonaws.com.cn"]
+    AWS_DOMAINS
         .iter()
         .any(|domain| host == *domain || host.ends_with(&format!(".{domain}")))
+}
+
+/// Rejects, for a simulated enclave, a `--route` whose TCP target is an AWS host: the route
+/// would carry requests for a local KMS to AWS KMS, which the endpoint check alone misses.
+pub fn check_simulator_route(destination: &str, target: &Target) -> Result<(), KmsError> {
+    let Target::Tcp { host, .. } = target else {
+        return Ok(());
+    };
+    if !is_aws_host(host) {
+        return Ok(());
+    }
+    Err(KmsError::SimulatorRouteToAws {
+        destination: destination.to_owned(),
+        target: target.to_string(),
+    })
 }
 
 /// Rejects AWS KMS for a simulated enclave. Documents of the `sim` attester are signed by
@@ -277,7 +308,10 @@ mod tests {
             "https://KMS-FIPS.us-east-1.amazonaws.com:443/"
         ));
         assert!(is_aws_endpoint("https://kms.cn-north-1.amazonaws.com.cn"));
+        assert!(is_aws_endpoint("https://kms.us-east-1.api.aws"));
+        assert!(is_aws_endpoint("https://KMS.us-east-1.API.AWS./"));
         assert!(!is_aws_endpoint("http://127.0.0.1:4566"));
+        assert!(!is_aws_endpoint("https://kms.notapi.aws"));
         assert!(!is_aws_endpoint("https://notamazonaws.com"));
         assert!(!is_aws_endpoint("https://amazonaws.com.example"));
     }
@@ -294,6 +328,38 @@ mod tests {
 
         let local = resolve_endpoint(None, Some("http://127.0.0.1:4566"), "us-east-1");
         assert!(check_simulator_endpoint(&local).is_ok());
+    }
+
+    #[test]
+    fn rejects_simulator_route_to_aws_host() {
+        for host in [
+            "kms.us-east-1.amazonaws.com",
+            "KMS.us-east-1.AmazonAWS.com.",
+            "kms.us-east-1.api.aws",
+            "kms.cn-north-1.amazonaws.com.cn",
+            "amazonaws.com",
+        ] {
+            let target = Target::Tcp {
+                host: host.to_owned(),
+                port: 443,
+            };
+            let error = check_simulator_route("127.0.0.1:4688", &target).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains("127.0.0.1:4688"), "{message}");
+            assert!(message.contains(host), "{message}");
+            assert_eq!(error.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn accepts_simulator_route_to_local_target() {
+        let local = Target::Tcp {
+            host: "127.0.0.1".to_owned(),
+            port: 4566,
+        };
+        assert!(check_simulator_route("kms.us-east-1.amazonaws.com:443", &local).is_ok());
+        let vsock = Target::Vsock { cid: 3, port: 8000 };
+        assert!(check_simulator_route("kms.us-east-1.amazonaws.com:443", &vsock).is_ok());
     }
 
     #[test]

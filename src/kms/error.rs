@@ -20,6 +20,19 @@ pub enum KmsError {
     #[error("no AWS region configured; set AWS_REGION or a region in the AWS profile")]
     NoRegion,
     #[error(
+        "{variable}={value:?} is set but empty; set it to a region such as us-east-1, or unset \
+         it to use the region of the AWS profile"
+    )]
+    EmptyRegionVariable {
+        variable: &'static str,
+        value: String,
+    },
+    #[error(
+        "AWS region {region:?} is not a valid region name (letters, digits and -, such as \
+         us-east-1); check AWS_REGION, AWS_DEFAULT_REGION and the region in the AWS profile"
+    )]
+    InvalidRegion { region: String },
+    #[error(
         "KMS endpoint {endpoint} is not https://; TLS must end inside the enclave, so plain \
          http is accepted only with the sim attester"
     )]
@@ -34,12 +47,29 @@ pub enum KmsError {
         problem: &'static str,
     },
     #[error(
+        "endpoint_url = {value:?} in profile {profile} of {file} is not a valid endpoint URL: \
+         {problem}; expected an absolute http:// or https:// URL with a host, such as \
+         http://127.0.0.1:4566"
+    )]
+    InvalidProfileEndpointUrl {
+        file: String,
+        profile: String,
+        value: String,
+        problem: &'static str,
+    },
+    #[error(
         "the sim attester cannot be used with AWS KMS at {endpoint}{}: AWS KMS accepts only \
          attestation documents signed by AWS; set AWS_ENDPOINT_URL to a local KMS such as \
          LocalStack (http://127.0.0.1:4566)",
         if *configured { "" } else { " (no endpoint is set in the environment or the AWS profile)" }
     )]
     SimulatorWithAwsKms { endpoint: String, configured: bool },
+    #[error(
+        "the sim attester cannot be used with --route {destination}={target}: the target is \
+         an AWS host, and AWS KMS accepts only attestation documents signed by AWS; route to \
+         a local KMS such as LocalStack (tcp:127.0.0.1:4566) instead"
+    )]
+    SimulatorRouteToAws { destination: String, target: String },
 
     // Denied by KMS or by the broker's checks of the response.
     #[error("KMS denied Decrypt with key {key_id}: {message}")]
@@ -92,6 +122,11 @@ pub enum KmsError {
     RecipientIgnored { key_id: String },
     #[error("KMS answered Decrypt for key {key_id} without CiphertextForRecipient")]
     MissingCiphertextForRecipient { key_id: String },
+    #[error(
+        "KMS answered Decrypt for key {key_id} without KeyId, which every Decrypt response \
+         carries, so the response is malformed"
+    )]
+    MissingKeyId { key_id: String },
     #[error("KMS responded to Decrypt for key {key_id} with HTTP {status}, but {problem}")]
     MalformedResponse {
         key_id: String,
@@ -141,9 +176,13 @@ impl KmsError {
     pub fn exit_code(&self) -> i32 {
         match self {
             KmsError::NoRegion
+            | KmsError::EmptyRegionVariable { .. }
+            | KmsError::InvalidRegion { .. }
             | KmsError::InsecureEndpoint { .. }
             | KmsError::InvalidEndpointUrl { .. }
-            | KmsError::SimulatorWithAwsKms { .. } => 2,
+            | KmsError::InvalidProfileEndpointUrl { .. }
+            | KmsError::SimulatorWithAwsKms { .. }
+            | KmsError::SimulatorRouteToAws { .. } => 2,
             KmsError::AccessDenied { .. } | KmsError::KeyIdMismatch { .. } => 1,
             _ => 3,
         }

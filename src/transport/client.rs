@@ -17,17 +17,14 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
 use tracing::debug;
 
 use super::connect::{Connector, Stream};
+use super::limit::read_capped_body;
 use super::{Route, Target};
-
-/// Largest response body accepted, in bytes. KMS and instance metadata send a few KiB.
-const MAX_RESPONSE_LEN: usize = 1024 * 1024;
 
 /// Connection attempts give up after this long when the SDK sets no connect timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -166,6 +163,14 @@ impl RoutedHttpClient {
         Err(TransportError::NoRoute {
             destination: destination.label(),
         })
+    }
+
+    /// Returns each route as its destination (`host:port`) and target.
+    pub fn routes(&self) -> impl Iterator<Item = (String, &Target)> {
+        self.inner
+            .routes
+            .iter()
+            .map(|((host, port), target)| (format!("{host}:{port}"), target))
     }
 
     /// Wraps the client for `aws_config` and the SDK clients.
@@ -373,7 +378,8 @@ fn to_origin_form(
 }
 
 /// Sends one request over an open stream with HTTP/1.1 and returns the response with its
-/// whole body, read here so that a body over `MAX_RESPONSE_LEN` fails without a retry.
+/// whole body, read by `read_capped_body` so that a body over the limit fails without a
+/// retry.
 async fn exchange(
     stream: Box<dyn Stream>,
     request: http::Request<SdkBody>,
@@ -399,37 +405,12 @@ async fn exchange(
 
     let response = sender.send_request(request).await.map_err(http_error)?;
 
-    // A larger body is cut off instead of being held in enclave memory. The SDK retries
-    // errors met while it reads a body, so the body is read here: an error without a kind
-    // (`other` with `None`) is not retried, while a broken connection stays an I/O error.
-    let too_large = || {
-        ConnectorError::other(
-            TransportError::ResponseTooLarge {
-                destination: destination.label(),
-                limit: MAX_RESPONSE_LEN,
-            }
-            .into(),
-            None,
-        )
-    };
-    let declared_len = response
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared_len.is_some_and(|len| len > MAX_RESPONSE_LEN as u64) {
-        return Err(too_large());
-    }
-    let (parts, body) = response.into_parts();
-    let body = match Limited::new(body, MAX_RESPONSE_LEN).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Err(too_large()),
-        Err(error) => match error.downcast::<hyper::Error>() {
-            Ok(source) => return Err(http_error(*source)),
-            Err(other) => return Err(ConnectorError::io(other)),
-        },
-    };
-
-    let response = http::Response::from_parts(parts, SdkBody::from(body));
-    HttpResponse::try_from(response).map_err(|error| ConnectorError::other(error.into(), None))
+    // A larger body is cut off instead of being held in enclave memory.
+    read_capped_body(response, &destination.label(), |error| {
+        match error.downcast::<hyper::Error>() {
+            Ok(source) => http_error(*source),
+            Err(other) => ConnectorError::io(other),
+        }
+    })
+    .await
 }
