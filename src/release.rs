@@ -406,8 +406,7 @@ async fn decrypt_secret(
         .map_err(kms_error)?;
 
     if rule.is_key_arn() {
-        crate::kms::check_response_key_id(rule.key_id(), &answer.key_id)
-            .map_err(kms_error)?;
+        crate::kms::check_response_key_id(rule.key_id(), &answer.key_id).map_err(kms_error)?;
     }
 
     let value =

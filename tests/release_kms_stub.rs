@@ -885,7 +885,10 @@ fn rejects_simulator_route_to_aws_host() {
         assert_eq!(output.status.code(), Some(2), "{target}: {message}");
         assert!(message.contains(&route), "names the route: {message}");
         assert!(message.contains("AWS host"), "{message}");
-        assert!(!message.contains("recipient key pair generated"), "{message}");
+        assert!(
+            !message.contains("recipient key pair generated"),
+            "{message}"
+        );
         assert_eq!(stub.connection_count(), connections_before, "{target}");
         assert!(!setup.dir.join("out").exists());
     }
@@ -903,7 +906,10 @@ fn rejects_simulator_with_dual_stack_aws_kms_endpoint() {
         &policy,
         &setup.dir.join("out"),
     )
-    .args(["--route", &format!("kms.us-east-1.api.aws:443=tcp:{}", stub.address)])
+    .args([
+        "--route",
+        &format!("kms.us-east-1.api.aws:443=tcp:{}", stub.address),
+    ])
     .output()
     .unwrap();
 

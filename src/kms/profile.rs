@@ -78,10 +78,7 @@ mod tests {
             variables.push(("AWS_PROFILE", profile));
         }
         let env = Env::from_slice(&variables);
-        let fs = Fs::from_slice(&[
-            ("/test/config", config),
-            ("/test/credentials", credentials),
-        ]);
+        let fs = Fs::from_slice(&[("/test/config", config), ("/test/credentials", credentials)]);
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
@@ -111,7 +108,14 @@ mod tests {
 
     #[test]
     fn accepts_valid_or_missing_profile_endpoint_url() {
-        assert!(check("[default]\nendpoint_url = http://127.0.0.1:4566\n", "", None).is_ok());
+        assert!(
+            check(
+                "[default]\nendpoint_url = http://127.0.0.1:4566\n",
+                "",
+                None
+            )
+            .is_ok()
+        );
         assert!(check("[default]\nregion = us-east-1\n", "", None).is_ok());
         assert!(check("", "", None).is_ok());
         let other_profile = "[profile other]\nendpoint_url = not a url\n";

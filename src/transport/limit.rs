@@ -175,6 +175,9 @@ mod tests {
         let response = read_capped_body(response, "kms.test:443", ConnectorError::io)
             .await
             .unwrap();
-        assert_eq!(response.body().bytes().map(<[u8]>::len), Some(MAX_RESPONSE_LEN));
+        assert_eq!(
+            response.body().bytes().map(<[u8]>::len),
+            Some(MAX_RESPONSE_LEN)
+        );
     }
 }
