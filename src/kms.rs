@@ -148,8 +148,17 @@ impl KmsClient {
         let sdk_config = loader.load().await;
 
         let region = region::check_region(sdk_config.region())?;
-        let resolved =
-            endpoint::resolve_endpoint(kms_endpoint_variable, sdk_config.endpoint_url(), &region);
+        let aws_default = endpoint::aws_regional_endpoint(
+            &region,
+            sdk_config.use_fips().unwrap_or(false),
+            sdk_config.use_dual_stack().unwrap_or(false),
+        )
+        .await?;
+        let resolved = endpoint::resolve_endpoint(
+            kms_endpoint_variable,
+            sdk_config.endpoint_url(),
+            aws_default,
+        );
         if settings.simulated_attester {
             endpoint::check_simulator_endpoint(&resolved)?;
         }
@@ -236,6 +245,7 @@ impl KmsClient {
         // KMS always names the key it used, so a response without `KeyId` is malformed.
         let key_id = output
             .key_id()
+            .filter(|key_id| !key_id.is_empty())
             .ok_or_else(|| KmsError::MissingKeyId {
                 key_id: request.key_id.to_owned(),
             })?

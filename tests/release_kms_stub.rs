@@ -838,6 +838,17 @@ fn rejects_direct_response_over_limit_without_retry() {
 }
 
 #[test]
+fn rejects_kms_response_with_empty_key_id() {
+    let body = json!({ "KeyId": "", "CiphertextForRecipient": "MIAGCSqGSIb3DQEHA6CAMIACAQIxggFr" });
+
+    let (output, _requests) = fetch_with_answer(200, &body.to_string());
+
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(message.contains("without a KeyId"), "{message}");
+}
+
+#[test]
 fn rejects_kms_response_without_key_id() {
     let body = json!({ "CiphertextForRecipient": "MIAGCSqGSIb3DQEHA6CAMIACAQIxggFr" });
 
@@ -845,7 +856,7 @@ fn rejects_kms_response_without_key_id() {
 
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{message}");
-    assert!(message.contains("without KeyId"), "{message}");
+    assert!(message.contains("without a KeyId"), "{message}");
     assert!(!message.contains("(none)"), "{message}");
     assert!(!message.contains("another account"), "{message}");
     assert_eq!(requests, 1, "not retried");

@@ -7,6 +7,8 @@
 
 use std::ffi::OsString;
 
+use aws_sdk_kms::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+
 use super::KmsError;
 use crate::transport::Target;
 
@@ -114,17 +116,50 @@ pub(super) fn endpoint_url_problem(value: &str) -> Option<&'static str> {
         None => authority.rsplit_once(':').map(|(_, port)| port),
     };
     match port.map(str::parse::<u16>) {
-        None | Some(Ok(1..)) => None,
-        Some(_) => Some("the port is not a number from 1 to 65535"),
+        None | Some(Ok(1..)) => {}
+        Some(_) => return Some("the port is not a number from 1 to 65535"),
+    }
+    // The SDK parses endpoint URLs with the `url` crate, which is stricter than `http::Uri`
+    // about hosts (`127.0.0.1.4566`, `localhost.4566`, `127.0.0.256`). A value it rejects
+    // would be dropped for AWS KMS, so it is rejected here too.
+    match url::Url::parse(value) {
+        Ok(url) if url.host().is_some() => None,
+        _ => Some("the host is not a valid host name or IP address"),
     }
 }
 
+/// The regional AWS KMS endpoint by the SDK's own endpoint rules, so that the partitions
+/// with other domains (China, isolated regions) and the FIPS and dual-stack settings give
+/// the URL the SDK would have used.
+pub async fn aws_regional_endpoint(
+    region: &str,
+    use_fips: bool,
+    use_dual_stack: bool,
+) -> Result<String, KmsError> {
+    let no_endpoint = |detail: String| KmsError::NoAwsEndpoint {
+        region: region.to_owned(),
+        detail,
+    };
+    let params = Params::builder()
+        .region(region)
+        .use_fips(use_fips)
+        .use_dual_stack(use_dual_stack)
+        .build()
+        .map_err(|error| no_endpoint(error.to_string()))?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map_err(|error| no_endpoint(crate::error_text::one_line(&*error)))?;
+    Ok(endpoint.url().to_owned())
+}
+
 /// Picks the endpoint the SDK would use: `AWS_ENDPOINT_URL_KMS`, then the shared endpoint
-/// (`AWS_ENDPOINT_URL` or the profile's `endpoint_url`), then the regional AWS endpoint.
+/// (`AWS_ENDPOINT_URL` or the profile's `endpoint_url`), then `aws_default`, the regional
+/// AWS endpoint.
 pub fn resolve_endpoint(
     kms_variable: Option<String>,
     shared_endpoint: Option<&str>,
-    region: &str,
+    aws_default: String,
 ) -> ResolvedEndpoint {
     if let Some(url) = kms_variable {
         return ResolvedEndpoint {
@@ -138,15 +173,24 @@ pub fn resolve_endpoint(
             source: EndpointSource::SharedSetting,
         },
         None => ResolvedEndpoint {
-            url: format!("https://kms.{region}.amazonaws.com"),
+            url: aws_default,
             source: EndpointSource::AwsDefault,
         },
     }
 }
 
 /// Domains of AWS service endpoints: `amazonaws.com`, `api.aws` (the dual-stack endpoints
-/// such as `kms.us-east-1.api.aws`) and `amazonaws.com.cn` (the China regions).
-const AWS_DOMAINS: [&str; 3] = ["amazonaws.com", "api.aws", "amazonaws.com.cn"];
+/// such as `kms.us-east-1.api.aws`), `amazonaws.com.cn` (the China regions),
+/// `amazonaws.eu` (the European Sovereign Cloud), and `c2s.ic.gov` and `sc2s.sgov.gov` (the
+/// isolated regions).
+const AWS_DOMAINS: [&str; 6] = [
+    "amazonaws.com",
+    "api.aws",
+    "amazonaws.com.cn",
+    "amazonaws.eu",
+    "c2s.ic.gov",
+    "sc2s.sgov.gov",
+];
 
 /// True when the URL's host is an AWS service host (see `is_aws_host`). A URL that cannot
 /// be parsed counts as not AWS.
@@ -291,14 +335,69 @@ mod tests {
 
     #[test]
     fn resolves_endpoint_in_sdk_order() {
-        let kms = resolve_endpoint(Some("http://a:1".into()), Some("http://b:2"), "eu-west-1");
+        let aws = || "https://kms.eu-west-1.amazonaws.com".to_owned();
+        let kms = resolve_endpoint(Some("http://a:1".into()), Some("http://b:2"), aws());
         assert_eq!(kms.url, "http://a:1");
         assert_eq!(kms.source, EndpointSource::KmsVariable);
-        let shared = resolve_endpoint(None, Some("http://b:2"), "eu-west-1");
+        let shared = resolve_endpoint(None, Some("http://b:2"), aws());
         assert_eq!(shared.source, EndpointSource::SharedSetting);
-        let default = resolve_endpoint(None, None, "eu-west-1");
+        let default = resolve_endpoint(None, None, aws());
         assert_eq!(default.url, "https://kms.eu-west-1.amazonaws.com");
         assert_eq!(default.source, EndpointSource::AwsDefault);
+    }
+
+    #[tokio::test]
+    async fn resolves_regional_endpoint_by_sdk_rules() {
+        let cases = [
+            (
+                "eu-west-1",
+                false,
+                false,
+                "https://kms.eu-west-1.amazonaws.com",
+            ),
+            (
+                "cn-north-1",
+                false,
+                false,
+                "https://kms.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "us-east-1",
+                true,
+                false,
+                "https://kms-fips.us-east-1.amazonaws.com",
+            ),
+            ("us-east-1", false, true, "https://kms.us-east-1.api.aws"),
+        ];
+        for (region, fips, dual_stack, expected) in cases {
+            let url = aws_regional_endpoint(region, fips, dual_stack)
+                .await
+                .unwrap();
+            assert_eq!(
+                url, expected,
+                "{region} fips={fips} dual_stack={dual_stack}"
+            );
+            assert!(is_aws_endpoint(&url), "{url}");
+        }
+    }
+
+    #[test]
+    fn rejects_hosts_the_sdk_cannot_parse() {
+        for value in [
+            "http://127.0.0.1.4566",
+            "http://localhost.4566",
+            "https://localhost.4566",
+            "http://127.0.0.256:4699",
+            "http://1.2.3.4.5:4699",
+        ] {
+            assert_eq!(
+                endpoint_url_problem(value),
+                Some("the host is not a valid host name or IP address"),
+                "{value}"
+            );
+        }
+        assert_eq!(endpoint_url_problem("http://[::1]:4566"), None);
+        assert_eq!(endpoint_url_problem("http://localhost:4566"), None);
     }
 
     #[test]
@@ -318,15 +417,24 @@ mod tests {
 
     #[test]
     fn rejects_aws_kms_for_simulator() {
-        let default = resolve_endpoint(None, None, "us-east-1");
+        let default =
+            resolve_endpoint(None, None, "https://kms.us-east-1.amazonaws.com".to_owned());
         let error = check_simulator_endpoint(&default).unwrap_err();
         assert!(error.to_string().contains("AWS_ENDPOINT_URL"), "{error}");
         assert_eq!(error.exit_code(), 2);
 
-        let configured = resolve_endpoint(None, Some("https://kms.us-east-1.amazonaws.com"), "x");
+        let configured = resolve_endpoint(
+            None,
+            Some("https://kms.us-east-1.amazonaws.com"),
+            "x".to_owned(),
+        );
         assert!(check_simulator_endpoint(&configured).is_err());
 
-        let local = resolve_endpoint(None, Some("http://127.0.0.1:4566"), "us-east-1");
+        let local = resolve_endpoint(
+            None,
+            Some("http://127.0.0.1:4566"),
+            "https://kms.us-east-1.amazonaws.com".to_owned(),
+        );
         assert!(check_simulator_endpoint(&local).is_ok());
     }
 

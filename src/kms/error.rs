@@ -19,6 +19,8 @@ pub enum KmsError {
     // Configuration.
     #[error("no AWS region configured; set AWS_REGION or a region in the AWS profile")]
     NoRegion,
+    #[error("no AWS KMS endpoint for region {region}: {detail}")]
+    NoAwsEndpoint { region: String, detail: String },
     #[error(
         "{variable}={value:?} is set but empty; set it to a region such as us-east-1, or unset \
          it to use the region of the AWS profile"
@@ -123,8 +125,8 @@ pub enum KmsError {
     #[error("KMS answered Decrypt for key {key_id} without CiphertextForRecipient")]
     MissingCiphertextForRecipient { key_id: String },
     #[error(
-        "KMS answered Decrypt for key {key_id} without KeyId, which every Decrypt response \
-         carries, so the response is malformed"
+        "KMS answered Decrypt for key {key_id} without a KeyId (absent or empty), which \
+         every Decrypt response carries, so the response is malformed"
     )]
     MissingKeyId { key_id: String },
     #[error("KMS responded to Decrypt for key {key_id} with HTTP {status}, but {problem}")]
@@ -176,6 +178,7 @@ impl KmsError {
     pub fn exit_code(&self) -> i32 {
         match self {
             KmsError::NoRegion
+            | KmsError::NoAwsEndpoint { .. }
             | KmsError::EmptyRegionVariable { .. }
             | KmsError::InvalidRegion { .. }
             | KmsError::InsecureEndpoint { .. }
