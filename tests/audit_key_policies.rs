@@ -344,6 +344,28 @@ fn bare_account_id_admin_contains_recipient() {
 }
 
 #[test]
+fn uppercase_root_admin_contains_recipient() {
+    for admin in [
+        "arn:aws:iam::111122223333:ROOT",
+        "arn:aws:iam::111122223333:root/",
+    ] {
+        let text = format!(
+            r#"{{"Statement": [
+            {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+             "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}}}}}},
+            {{"Effect": "Allow", "Principal": {{"AWS": "{admin}"}}, "Action": "kms:PutKeyPolicy", "Resource": "*"}}]}}"#
+        );
+        let findings = audit(&KeyPolicyDocument::parse(&text).unwrap());
+        assert_eq!(
+            summary(&findings),
+            [("recipient-can-put-key-policy", 1, None)],
+            "{admin}"
+        );
+    }
+}
+
+#[test]
 fn single_statement_object_is_clean() {
     assert_eq!(audit_fixture("clean/single-statement-object.json"), []);
 }
