@@ -140,6 +140,12 @@ fn each_bypass_class_gives_exactly_its_finding() {
             2,
             "KeyAdministration",
         ),
+        (
+            "any-principal",
+            "any-principal",
+            0,
+            "AnyAccountRunningTheImage",
+        ),
     ];
     for (name, id, index, sid) in cases {
         let findings = audit_fixture(&format!("findings/{name}.json"));
@@ -344,6 +350,28 @@ fn bare_account_id_admin_contains_recipient() {
 }
 
 #[test]
+fn uppercase_root_admin_contains_recipient() {
+    for admin in [
+        "arn:aws:iam::111122223333:ROOT",
+        "arn:aws:iam::111122223333:root/",
+    ] {
+        let text = format!(
+            r#"{{"Statement": [
+            {{"Effect": "Allow", "Principal": {{"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}},
+             "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}}}}}},
+            {{"Effect": "Allow", "Principal": {{"AWS": "{admin}"}}, "Action": "kms:PutKeyPolicy", "Resource": "*"}}]}}"#
+        );
+        let findings = audit(&KeyPolicyDocument::parse(&text).unwrap());
+        assert_eq!(
+            summary(&findings),
+            [("recipient-can-put-key-policy", 1, None)],
+            "{admin}"
+        );
+    }
+}
+
+#[test]
 fn single_statement_object_is_clean() {
     assert_eq!(audit_fixture("clean/single-statement-object.json"), []);
 }
@@ -364,7 +392,7 @@ fn deny_limited_to_one_principal_does_not_cover() {
 #[test]
 fn deny_with_extra_condition_does_not_cover() {
     let text = r#"{"Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"},
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}, "Action": "kms:Decrypt"},
         {"Effect": "Deny", "Principal": "*", "Action": "kms:*",
          "Condition": {"Null": {"kms:RecipientAttestation:ImageSha384": "true"},
                        "StringEquals": {"aws:PrincipalAccount": "111122223333"}}}]}"#;
@@ -537,6 +565,57 @@ fn cli_fails_on_bare_attestation_key_in_deny() {
 }
 
 #[test]
+fn cli_fails_on_pinned_allow_to_everyone() {
+    let path = fixture("findings/any-principal.json");
+    let output = broker(&["policy", "audit", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "Statement[0] (Sid \"AnyAccountRunningTheImage\") [any-principal]: allows \
+             kms:Decrypt to everyone (\"*\")"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("aws:PrincipalArn"), "{stdout}");
+}
+
+#[test]
+fn everyone_with_caller_account_is_clean() {
+    assert_eq!(audit_fixture("clean/any-principal-caller-account.json"), []);
+}
+
+#[test]
+fn everyone_with_principal_arn_is_clean() {
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Effect": "Allow", "Principal": {{"AWS": ["*"]}}, "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}},
+                        "ArnEquals": {{"aws:PrincipalArn": "arn:aws:iam::111122223333:role/enclave-parent"}}}}}}]}}"#
+    );
+    assert_eq!(audit(&KeyPolicyDocument::parse(&text).unwrap()), []);
+}
+
+#[test]
+fn negated_account_condition_does_not_limit() {
+    let text = format!(
+        r#"{{"Statement": [
+        {{"Effect": "Allow", "Principal": "*", "Action": "kms:GenerateDataKey*", "Resource": "*",
+         "Condition": {{"StringEqualsIgnoreCase": {{"kms:RecipientAttestation:ImageSha384": "{PCR}"}},
+                        "StringNotEquals": {{"aws:PrincipalAccount": "444455556666"}}}}}}]}}"#
+    );
+    let findings = audit(&KeyPolicyDocument::parse(&text).unwrap());
+    assert_eq!(summary(&findings), [("any-principal", 0, None)]);
+    assert!(
+        findings[0]
+            .message
+            .starts_with("allows kms:GenerateDataKey, kms:GenerateDataKeyPair to everyone"),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
 fn rejects_attestation_condition_on_encrypt() {
     let text = r#"{"Statement": [
         {"Sid": "EnclaveEncrypt", "Effect": "Allow",
@@ -590,7 +669,7 @@ fn deny_on_other_resource_is_named_as_ignored() {
 #[test]
 fn deny_without_resource_does_not_cover() {
     let text = r#"{"Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/enclave-parent"}, "Action": "kms:Decrypt", "Resource": "*"},
         {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
          "Condition": {"Null": {"kms:RecipientAttestation:ImageSha384": "true"}}}]}"#;
     let findings = audit(&KeyPolicyDocument::parse(text).unwrap());

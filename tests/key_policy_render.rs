@@ -436,6 +436,87 @@ fn cli_rejects_account_root_admin() {
 }
 
 #[test]
+fn cli_rejects_account_root_principal() {
+    let policy = repo_path("policies/example.json");
+    for principal in [
+        "arn:aws:iam::111122223333:root",
+        "arn:aws:iam::111122223333:ROOT",
+        "arn:aws:iam::111122223333:root/",
+    ] {
+        let output = broker(&[
+            "policy",
+            "kms-key-policy",
+            policy.to_str().unwrap(),
+            "--key",
+            "app",
+            "--principal",
+            principal,
+            "--admin",
+            ADMIN,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{principal}");
+        assert!(output.stdout.is_empty(), "{principal}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--principal: principal"),
+            "{principal}: {stderr}"
+        );
+        assert!(stderr.contains("account root"), "{principal}: {stderr}");
+        assert!(
+            stderr.contains("every IAM identity in the account"),
+            "{principal}: {stderr}"
+        );
+        assert!(stderr.contains("role/"), "{principal}: {stderr}");
+    }
+}
+
+#[test]
+fn cli_rejects_account_root_admin_in_any_spelling() {
+    let policy = repo_path("policies/example.json");
+    for admin in [
+        "arn:aws:iam::111122223333:ROOT",
+        "arn:aws:iam::111122223333:Root",
+        "arn:aws:iam::111122223333:root/",
+    ] {
+        let output = broker(&[
+            "policy",
+            "kms-key-policy",
+            policy.to_str().unwrap(),
+            "--key",
+            "app",
+            "--principal",
+            PRINCIPAL,
+            "--admin",
+            admin,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{admin}");
+        assert!(output.stdout.is_empty(), "{admin}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--admin: "), "{admin}: {stderr}");
+        assert!(stderr.contains("account root"), "{admin}: {stderr}");
+    }
+}
+
+#[test]
+fn rejects_account_root_principal_when_rendering() {
+    let rules =
+        key_rules_from_str(&std::fs::read_to_string(repo_path("policies/example.json")).unwrap())
+            .unwrap();
+    let root = "arn:aws:iam::111122223333:Root/";
+    let principals = KeyPolicyPrincipals {
+        principal: PrincipalArn::parse(root).unwrap(),
+        admins: vec![PrincipalArn::parse(ADMIN).unwrap()],
+        deployers: Vec::new(),
+    };
+    assert_eq!(
+        render_key_policy("app", &rules["app"], &principals),
+        Err(KeyPolicyError::PrincipalIsAccountRoot {
+            principal: root.to_owned()
+        })
+    );
+}
+
+#[test]
 fn rejects_account_root_admin_when_rendering() {
     let rules =
         key_rules_from_str(&std::fs::read_to_string(repo_path("policies/example.json")).unwrap())

@@ -192,6 +192,36 @@ fn rejects_wrong_length_pcr() {
 }
 
 #[test]
+fn rejects_repeated_pcr0_in_build_output() {
+    let (dir, path) = copy_policy("policies/example.json");
+    let before = std::fs::read(&path).unwrap();
+    let build = dir.path().join("build.json");
+    let text = std::fs::read_to_string(fixture(
+        "tests/fixtures/key-policies/build-output/signed.json",
+    ))
+    .unwrap();
+    // A second PCR0 after the real one: serde_json alone would keep this value.
+    let repeated = text.replacen(
+        "\"PCR1\"",
+        &format!("\"PCR0\": \"{}\",\n    \"PCR1\"", "ab".repeat(48)),
+        1,
+    );
+    assert_ne!(repeated, text);
+    std::fs::write(&build, repeated).unwrap();
+
+    let output = set_pcrs(&path, "app", &build, &[]);
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--from-build-output"), "{stderr}");
+    assert!(
+        stderr.contains("duplicate key at Measurements.PCR0"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
 fn rejects_build_output_without_pcr0() {
     let text = r#"{"Measurements": {"HashAlgorithm": "Sha384 { ... }", "PCR1": "PLACEHOLDER1", "PCR2": "PLACEHOLDER2"}}"#
         .replace("PLACEHOLDER1", &"11".repeat(48))

@@ -57,7 +57,7 @@ fn check(file: &Path) -> Result<(), Failure> {
 
 fn kms_key_policy(args: KmsKeyPolicyArgs) -> Result<(), Failure> {
     // Second stage: every ARN is checked and named with its flag before anything is read.
-    let principal = parse_principal("--principal", &args.principal)?;
+    let principal = parse_recipient(&args.principal)?;
     let admins = args
         .admins
         .iter()
@@ -101,6 +101,19 @@ fn kms_key_policy(args: KmsKeyPolicyArgs) -> Result<(), Failure> {
 
 fn parse_principal(flag: &str, value: &str) -> Result<PrincipalArn, Failure> {
     PrincipalArn::parse(value).map_err(|error| Failure::usage(format!("{flag}: {error}")))
+}
+
+/// Parses the `--principal` value. The account root is rejected here, with the flag named,
+/// before any file is read; `render_key_policy` rejects it as well.
+fn parse_recipient(value: &str) -> Result<PrincipalArn, Failure> {
+    let principal = parse_principal("--principal", value)?;
+    if principal.is_account_root() {
+        let error = KeyPolicyError::PrincipalIsAccountRoot {
+            principal: principal.to_string(),
+        };
+        return Err(Failure::usage(format!("--principal: {error}")));
+    }
+    Ok(principal)
 }
 
 /// Parses an `--admin` value. The account root is rejected here, with the flag named, before

@@ -12,12 +12,15 @@
 //! and has no condition other than `Null` checks (value `true`) on
 //! `kms:RecipientAttestation:*` keys. Other Deny forms are not analysed, so their Allows are
 //! still reported. Conditions that do not name a
-//! `kms:RecipientAttestation` key (such as `aws:PrincipalArn`) are not evaluated.
+//! `kms:RecipientAttestation` key are not evaluated, except that a positive condition on a
+//! caller key (such as `aws:PrincipalArn`) clears [`FindingKind::AnyPrincipal`] whatever
+//! its values.
 
 mod checks;
 mod control;
 mod document;
 mod pinning;
+mod principal;
 mod vocabulary;
 
 use std::fmt;
@@ -64,6 +67,10 @@ pub enum FindingKind {
     /// A principal allowed a recipient action is also allowed `kms:PutKeyPolicy`, directly
     /// or through its account, so it can remove the attestation conditions.
     RecipientCanPutKeyPolicy,
+    /// An Allow of a recipient action to every principal (`"*"`, `{"AWS": "*"}` or
+    /// `NotPrincipal`) without a condition on the caller's ARN, account or organization, so
+    /// any account that runs the pinned image can use the key.
+    AnyPrincipal,
 }
 
 impl FindingKind {
@@ -82,6 +89,7 @@ impl FindingKind {
             FindingKind::PcrWildcard => "pcr-wildcard",
             FindingKind::ImageNotPinned => "image-not-pinned",
             FindingKind::RecipientCanPutKeyPolicy => "recipient-can-put-key-policy",
+            FindingKind::AnyPrincipal => "any-principal",
         }
     }
 }

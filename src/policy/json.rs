@@ -38,6 +38,38 @@ impl Node {
             Node::Object(_) => "an object",
         }
     }
+
+    /// Returns the path of every object member whose key an earlier member of the same
+    /// object already used, in document order. `serde_json::Value` silently keeps the last
+    /// of such members, so inputs read through it are checked with this first.
+    pub(crate) fn duplicate_key_paths(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        collect_duplicate_keys(self, &JsonPath::root(), &mut found);
+        found
+    }
+}
+
+fn collect_duplicate_keys(node: &Node, path: &JsonPath, found: &mut Vec<String>) {
+    match node {
+        Node::Object(members) => {
+            for (position, (name, value)) in members.iter().enumerate() {
+                let member_path = path.member(name);
+                let repeated = members[..position]
+                    .iter()
+                    .any(|(earlier, _)| earlier == name);
+                if repeated {
+                    found.push(member_path.to_string());
+                }
+                collect_duplicate_keys(value, &member_path, found);
+            }
+        }
+        Node::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                collect_duplicate_keys(item, &path.item(index), found);
+            }
+        }
+        Node::Null | Node::Bool(_) | Node::Number(_) | Node::String(_) => {}
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {

@@ -148,9 +148,16 @@ impl PrincipalArn {
     /// True for `arn:PARTITION:iam::ACCOUNT:root`, which names the account itself. A key
     /// policy that names the account delegates access to IAM policies, so every identity in
     /// the account that an IAM policy allows an action gets it.
+    ///
+    /// The resource part is compared ignoring ASCII case and trailing `/`, so `:ROOT` and
+    /// `:root/` count as the account root too. Every root check, in rendering and in the
+    /// audit, goes through this function.
     pub fn is_account_root(&self) -> bool {
         let parts: Vec<&str> = self.0.splitn(6, ':').collect();
-        matches!(parts[..], [_, _, "iam", _, _, "root"])
+        let [_, _, "iam", _, _, resource] = parts[..] else {
+            return false;
+        };
+        resource.trim_end_matches('/').eq_ignore_ascii_case("root")
     }
 
     /// True when both ARNs name the same IAM identity. IAM role and user names are unique
@@ -168,6 +175,9 @@ impl PrincipalArn {
         let [_, partition, service, _, account, resource] = parts[..] else {
             return self.0.to_ascii_lowercase();
         };
+        if self.is_account_root() {
+            return format!("{partition}:{account}:root").to_ascii_lowercase();
+        }
         let segments: Vec<&str> = resource.split('/').collect();
         let name = match (service, segments.as_slice()) {
             ("iam", ["role", .., name]) => format!("role/{name}"),
@@ -236,6 +246,13 @@ pub enum KeyPolicyError {
          roles instead, such as arn:aws:iam::ACCOUNT:role/key-admin"
     )]
     AdminIsAccountRoot { admin: String },
+    #[error(
+        "principal {principal} is the account root, so every IAM identity in the account \
+         that an IAM policy allows kms:Decrypt could decrypt, and the root can change the key \
+         policy and remove the attestation conditions. Name the role that calls KMS for the \
+         enclave, such as arn:aws:iam::ACCOUNT:role/enclave-parent"
+    )]
+    PrincipalIsAccountRoot { principal: String },
 }
 
 /// A rendered KMS key policy. Serializes to the JSON document KMS accepts.
@@ -301,6 +318,11 @@ pub fn render_key_policy(
 ) -> Result<KeyPolicy, KeyPolicyError> {
     // The principal must not be able to rewrite the conditions that bind it, neither as an
     // administrator itself nor through an IAM policy that the account root would honour.
+    if principals.principal.is_account_root() {
+        return Err(KeyPolicyError::PrincipalIsAccountRoot {
+            principal: principals.principal.to_string(),
+        });
+    }
     if let Some(admin) = principals
         .admins
         .iter()
@@ -505,6 +527,39 @@ mod tests {
         assert_eq!(root.account(), "111122223333");
         let role = PrincipalArn::parse("arn:aws:iam::111122223333:role/root").unwrap();
         assert!(!role.is_account_root());
+    }
+
+    #[test]
+    fn account_root_ignores_case_and_trailing_slash() {
+        for text in [
+            "arn:aws:iam::111122223333:ROOT",
+            "arn:aws:iam::111122223333:Root",
+            "arn:aws:iam::111122223333:root/",
+            "arn:aws:iam::111122223333:ROOT//",
+        ] {
+            let root = PrincipalArn::parse(text).unwrap();
+            assert!(root.is_account_root(), "{text}");
+        }
+        for text in [
+            "arn:aws:iam::111122223333:role/root",
+            "arn:aws:iam::111122223333:rooter",
+            "arn:aws:sts::111122223333:root",
+        ] {
+            let other = PrincipalArn::parse(text).unwrap();
+            assert!(!other.is_account_root(), "{text}");
+        }
+    }
+
+    #[test]
+    fn root_spellings_are_one_identity() {
+        let root = PrincipalArn::parse("arn:aws:iam::111122223333:root").unwrap();
+        for text in [
+            "arn:aws:iam::111122223333:ROOT",
+            "arn:aws:iam::111122223333:root/",
+        ] {
+            let other = PrincipalArn::parse(text).unwrap();
+            assert!(root.same_identity(&other), "{text}");
+        }
     }
 
     #[test]

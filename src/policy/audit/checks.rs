@@ -5,7 +5,7 @@ use super::vocabulary::{
     AttestationKey, KeyClass, Operator, action_matches, classify_key, has_wildcard,
     is_plaintext_action,
 };
-use super::{Finding, FindingKind, StatementRef, control, pinning};
+use super::{Finding, FindingKind, StatementRef, control, pinning, principal};
 use crate::policy::key_policy::{IMAGE_SHA384_KEY, PLAINTEXT_ACTIONS};
 
 const REENCRYPT_FROM: &str = "kms:ReEncryptFrom";
@@ -36,6 +36,7 @@ pub(super) fn run(document: &KeyPolicyDocument) -> Vec<Finding> {
             check_reencrypt(document, statement, &mut report);
             check_grants(document, statement, &mut report);
         }
+        principal::check_principal_scope(statement, &mut report);
     }
     findings
 }

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::policy::json::{JsonPath, Node};
+use crate::policy::json::Node;
 
 /// Largest key policy read, in bytes. KMS limits key policies to 32 KiB; the margin allows
 /// for the `get-key-policy` wrapper, which escapes the policy into a JSON string.
@@ -145,8 +145,7 @@ fn reject_duplicate_keys(text: &str, prefix: &str) -> Result<(), AuditInputError
         // The text already parsed as a serde_json::Value, and Node accepts the same grammar.
         return Ok(());
     };
-    let mut paths = Vec::new();
-    find_duplicate_keys(&root, &JsonPath::root(), &mut paths);
+    let paths = root.duplicate_key_paths();
     if paths.is_empty() {
         return Ok(());
     }
@@ -155,29 +154,6 @@ fn reject_duplicate_keys(text: &str, prefix: &str) -> Result<(), AuditInputError
         .map(|path| format!("{prefix}{path}"))
         .collect();
     Err(AuditInputError::DuplicateKeys { paths })
-}
-
-fn find_duplicate_keys(node: &Node, path: &JsonPath, found: &mut Vec<String>) {
-    match node {
-        Node::Object(members) => {
-            for (position, (name, value)) in members.iter().enumerate() {
-                let member_path = path.member(name);
-                let repeated = members[..position]
-                    .iter()
-                    .any(|(earlier, _)| earlier == name);
-                if repeated {
-                    found.push(member_path.to_string());
-                }
-                find_duplicate_keys(value, &member_path, found);
-            }
-        }
-        Node::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                find_duplicate_keys(item, &path.item(index), found);
-            }
-        }
-        Node::Null | Node::Bool(_) | Node::Number(_) | Node::String(_) => {}
-    }
 }
 
 fn parse_policy(value: &Value) -> Result<KeyPolicyDocument, AuditInputError> {

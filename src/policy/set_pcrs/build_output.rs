@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::attestation::pcr::{PcrError, PcrIndex, PcrValue};
+use crate::policy::json::Node;
 
 /// PCRs that a build measures: image, kernel and boot ramfs, application, signing
 /// certificate (signed images only).
@@ -53,6 +54,12 @@ pub enum BuildOutputError {
     #[error("build output: invalid PCR{index}: {error}")]
     InvalidPcr { index: u8, error: PcrError },
     #[error(
+        "build output: duplicate key at {}; JSON parsers disagree on which value wins, so \
+         each key may appear only once",
+        paths.join(", ")
+    )]
+    DuplicateKeys { paths: Vec<String> },
+    #[error(
         "build output: PCR{0} is all zeros, which is what a debug-mode enclave reports; take the \
          measurements from nitro-cli build-enclave, not from describe-enclaves"
     )]
@@ -62,7 +69,11 @@ pub enum BuildOutputError {
 impl BuildMeasurements {
     /// Parses and checks a build output.
     pub fn parse(text: &str) -> Result<BuildMeasurements, BuildOutputError> {
-        let value = parse_json_after_progress_lines(text)?;
+        let json = skip_progress_lines(text)?;
+        let value: Value = serde_json::from_str(json)
+            .map_err(|error| BuildOutputError::InvalidJson(error.to_string()))?;
+        reject_duplicate_keys(json)?;
+
         let measurements = match value.get("Measurements") {
             Some(inner) => inner,
             None if value.get("PCR0").is_some() => &value,
@@ -117,23 +128,33 @@ impl BuildMeasurements {
     }
 }
 
-/// Parses the JSON object in `text`, skipping lines before the first line that starts with
+/// Returns the JSON text in `text`, skipping lines before the first line that starts with
 /// `{` (nitro-cli prints progress messages such as "Start building the Enclave Image...").
-fn parse_json_after_progress_lines(text: &str) -> Result<Value, BuildOutputError> {
-    let direct = serde_json::from_str::<Value>(text);
-    let error = match direct {
-        Ok(value) => return Ok(value),
+fn skip_progress_lines(text: &str) -> Result<&str, BuildOutputError> {
+    let error = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => return Ok(text),
         Err(error) => error,
     };
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         if line.trim_start().starts_with('{') && offset > 0 {
-            return serde_json::from_str(&text[offset..])
-                .map_err(|error| BuildOutputError::InvalidJson(error.to_string()));
+            return Ok(&text[offset..]);
         }
         offset += line.len();
     }
     Err(BuildOutputError::InvalidJson(error.to_string()))
+}
+
+/// Rejects JSON text in which any object repeats a key, because `serde_json::Value` would
+/// silently keep the last value (a second "PCR0" would replace the first).
+fn reject_duplicate_keys(json: &str) -> Result<(), BuildOutputError> {
+    let root =
+        Node::parse(json).map_err(|error| BuildOutputError::InvalidJson(error.to_string()))?;
+    let paths = root.duplicate_key_paths();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    Err(BuildOutputError::DuplicateKeys { paths })
 }
 
 #[cfg(test)]
@@ -183,6 +204,41 @@ mod tests {
             BuildMeasurements::parse(&text),
             Err(BuildOutputError::HashAlgorithm(_))
         ));
+    }
+
+    #[test]
+    fn rejects_repeated_pcr_key_by_path() {
+        let text = format!(
+            r#"{{"Measurements": {{"PCR0": "{}", "PCR1": "{}", "PCR2": "{}", "PCR0": "{}"}}}}"#,
+            hex("d0"),
+            hex("d1"),
+            hex("d2"),
+            hex("e0")
+        );
+        assert_eq!(
+            BuildMeasurements::parse(&text),
+            Err(BuildOutputError::DuplicateKeys {
+                paths: vec!["Measurements.PCR0".to_owned()]
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_repeated_key_after_progress_lines() {
+        let text = format!(
+            "Start building the Enclave Image...\n\
+             {{\"Measurements\": {{\"PCR0\": \"{}\", \"PCR1\": \"{}\", \"PCR2\": \"{}\"}},\n\
+             \"Measurements\": {{}}}}\n",
+            hex("f0"),
+            hex("f1"),
+            hex("f2")
+        );
+        assert_eq!(
+            BuildMeasurements::parse(&text),
+            Err(BuildOutputError::DuplicateKeys {
+                paths: vec!["Measurements".to_owned()]
+            })
+        );
     }
 
     #[test]
