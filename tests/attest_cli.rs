@@ -323,7 +323,8 @@ fn attest_rejects_output_that_is_not_regular_file() {
             "{stderr}"
         );
     }
-    assert!(fifo.exists() && folder.read_dir().unwrap().next().is_none());
+    assert!(fifo.exists());
+    assert!(folder.read_dir().unwrap().next().is_none());
 }
 
 #[test]

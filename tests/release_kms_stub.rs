@@ -233,7 +233,7 @@ fn rejects_corrupted_envelope_with_exit_3() {
 }
 
 #[test]
-fn rejects_envelope_sealed_to_another_key_with_exit_3() {
+fn rejects_envelope_for_other_key() {
     // A genuine KMS envelope (see tests/fixtures/kms/SOURCES.md), sealed to a recipient key
     // that is not the one this run generated.
     let envelope = std::fs::read(

@@ -389,7 +389,7 @@ fn rejects_fifo_report_and_trust_root_without_blocking() {
     );
     let fifo = fifo.display().to_string();
 
-    // Nobody writes to the FIFO: a read would block until the test harness times out.
+    // No process writes to the FIFO, so a read would block until the test harness times out.
     let report = run(&["verify", &fifo, "--at", "document", "--json"]);
     assert_eq!(report.code, 2, "{}", report.stderr);
     assert_eq!(report.rule(), "input.unreadable");

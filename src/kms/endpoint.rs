@@ -128,9 +128,9 @@ pub(super) fn endpoint_url_problem(value: &str) -> Option<&'static str> {
     }
 }
 
-/// The regional AWS KMS endpoint by the SDK's own endpoint rules, so that the partitions
-/// with other domains (China, isolated regions) and the FIPS and dual-stack settings give
-/// the URL the SDK would have used.
+/// Returns the regional AWS KMS endpoint by the SDK's own endpoint rules, so that the
+/// partitions with other domains (China, isolated regions) and the FIPS and dual-stack
+/// settings give the URL the SDK would have used.
 pub async fn aws_regional_endpoint(
     region: &str,
     use_fips: bool,

@@ -7,10 +7,10 @@
 //! Each [`FindingKind`] has a stable id for machines.
 //!
 //! Known limits, each on the cautious side. A Deny counts as covering an Allow only when it
-//! applies to everyone (`Principal` `"*"`), lists `"*"` under `Resource` (no `NotResource`:
-//! the audit is not given the key's ARN, so a Deny on a named key may be about another key)
-//! and has no condition other than `Null` checks (value `true`) on
-//! `kms:RecipientAttestation:*` keys. Other Deny forms are not analysed, so their Allows are
+//! applies to everyone (`Principal` `"*"`), lists `"*"` under `Resource` without
+//! `NotResource`, and has no condition other than `Null` checks (value `true`) on
+//! `kms:RecipientAttestation:*` keys. The audit is not given the key's ARN, so a Deny on a
+//! named key may be about another key. Other Deny forms are not analysed, so their Allows are
 //! still reported. Conditions that do not name a
 //! `kms:RecipientAttestation` key are not evaluated, except that a positive condition on a
 //! caller key (such as `aws:PrincipalArn`) clears [`FindingKind::AnyPrincipal`] whatever

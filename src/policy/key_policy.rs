@@ -139,7 +139,7 @@ impl PrincipalArn {
         &self.0
     }
 
-    /// The 12-digit account id.
+    /// Returns the 12-digit account id.
     pub fn account(&self) -> &str {
         // `parse` checked that the fifth colon-separated part is the account.
         self.0.split(':').nth(4).unwrap_or_default()

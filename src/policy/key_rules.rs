@@ -47,18 +47,18 @@ impl AttestationRules {
             .map_err(|problems| PolicyError::new(Some(path), problems))
     }
 
-    /// The accepted root certificates, in policy order; see
+    /// Returns the accepted root certificates, in policy order; see
     /// [`ReleasePolicy::trust_roots`](super::ReleasePolicy::trust_roots).
     pub fn trust_roots(&self) -> &[TrustRootSpec] {
         &self.trust_roots
     }
 
-    /// The key rules by name. Never empty.
+    /// Returns the key rules by name, at least one.
     pub fn keys(&self) -> &BTreeMap<String, KeyRule> {
         &self.keys
     }
 
-    /// The rule named `name`.
+    /// Returns the rule named `name`.
     pub fn key_rule(&self, name: &str) -> Option<&KeyRule> {
         self.keys.get(name)
     }
