@@ -118,7 +118,7 @@ async fn releases_several_secrets_with_context_and_file_ciphertext() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn delivers_nothing_when_kms_refuses_second_of_several_secrets() {
+async fn delivers_nothing_when_second_secret_fails() {
     let setup = setup().await;
     let client = kms_client(&setup.endpoint);
     let first = encrypt(&client, &setup.key_arn, b"first", &[]).await;

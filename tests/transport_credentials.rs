@@ -276,8 +276,8 @@ async fn refreshes_expired_instance_credentials_between_kms_calls() {
     }
 }
 
-/// Runs a release whose only credentials source is a fake IMDS answering as `role`, with a
-/// stub KMS; asserts that it fails with exit code 3 before any KMS call and returns stderr.
+/// Runs a release whose only credentials source is a fake IMDS that serves `role`, with a
+/// stub KMS. Asserts that it fails with exit code 3 before any KMS call, and returns stderr.
 fn credentials_failure(role: ImdsRole) -> String {
     let root = tempfile::tempdir().unwrap();
     let sim = sim_init(&root.path().join("sim"), &[]);
