@@ -46,7 +46,7 @@ pub use key_rules::{AttestationRules, key_rules_from_str, load_key_rules};
 pub use secret_spec::SecretSpec;
 pub use trust::{AWS_NITRO_ENCLAVES_G1, TrustRootSpec};
 
-use json::{JsonPath, Node, Problems};
+use json::{JsonPath, Problems};
 
 const TOP_LEVEL_FIELDS: &[&str] = &["trust", "keys", "secrets"];
 
@@ -88,12 +88,8 @@ impl ReleasePolicy {
         let root_path = JsonPath::root();
         let mut problems = Problems::default();
 
-        let root = match Node::parse(text) {
-            Ok(root) => root,
-            Err(error) => {
-                problems.push(&root_path, format!("invalid JSON: {error}"));
-                return Err(problems.into_vec());
-            }
+        let Some(root) = problems.parse_document(text) else {
+            return Err(problems.into_vec());
         };
         let Some(fields) = problems.expect_object(&root, &root_path, TOP_LEVEL_FIELDS) else {
             return Err(problems.into_vec());

@@ -206,6 +206,18 @@ impl Problems {
         self.0
     }
 
+    /// Parses a whole policy document, and records a problem at the top level when the text
+    /// is not JSON.
+    pub(crate) fn parse_document(&mut self, text: &str) -> Option<Node> {
+        match Node::parse(text) {
+            Ok(root) => Some(root),
+            Err(error) => {
+                self.push(&JsonPath::root(), format!("invalid JSON: {error}"));
+                None
+            }
+        }
+    }
+
     /// Returns the value when it is a string, and records a problem otherwise.
     pub(crate) fn expect_str<'a>(&mut self, node: &'a Node, path: &JsonPath) -> Option<&'a str> {
         match node {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::{PolicyError, Problem};
-use super::json::{JsonPath, Node, Problems};
+use super::json::{JsonPath, Problems};
 use super::key_rule::{self, KeyRule};
 use super::trust::{self, TrustRootSpec};
 
@@ -80,12 +80,8 @@ fn parse_attestation_rules(text: &str, base_dir: &Path) -> Result<AttestationRul
     let root_path = JsonPath::root();
     let mut problems = Problems::default();
 
-    let root = match Node::parse(text) {
-        Ok(root) => root,
-        Err(error) => {
-            problems.push(&root_path, format!("invalid JSON: {error}"));
-            return Err(problems.into_vec());
-        }
+    let Some(root) = problems.parse_document(text) else {
+        return Err(problems.into_vec());
     };
     let Some(fields) = problems.expect_object(&root, &root_path, TOP_LEVEL_FIELDS) else {
         return Err(problems.into_vec());
@@ -125,12 +121,8 @@ fn parse_key_rules(text: &str) -> Result<BTreeMap<String, KeyRule>, Vec<Problem>
     let root_path = JsonPath::root();
     let mut problems = Problems::default();
 
-    let root = match Node::parse(text) {
-        Ok(root) => root,
-        Err(error) => {
-            problems.push(&root_path, format!("invalid JSON: {error}"));
-            return Err(problems.into_vec());
-        }
+    let Some(root) = problems.parse_document(text) else {
+        return Err(problems.into_vec());
     };
     let Some(fields) = problems.expect_object(&root, &root_path, TOP_LEVEL_FIELDS) else {
         return Err(problems.into_vec());
